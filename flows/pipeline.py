@@ -1,0 +1,168 @@
+"""The Prefect flow: the same stages as `dvc.yaml`, per-video work mapped over videos.
+
+Run once with `deepfake flow`; serve the scheduled deployment with `deepfake serve`.
+Before each task the flow compares the task's content key with what is on disk: outputs that
+`dvc repro` (or an earlier flow) already made under the same key are adopted as the task's
+cached result, and a cached result whose outputs have gone is recomputed. After the run the
+DVC lock file is reconciled, so `dvc status` reports the pipeline up to date.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture
+from prefect.results import get_result_store
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from deepfake_detector import cache_keys
+from deepfake_detector.config import Params, load_params
+from deepfake_detector.download import finish_download
+from deepfake_detector.faces import finish_crop_faces, read_stamp as read_faces_stamp
+from deepfake_detector.frames import finish_extract_frames, read_stamp as read_frames_stamp
+from deepfake_detector.manifest import read_manifest, read_videos_table
+from deepfake_detector.reports import REPORT_NAME, StageReport
+from deepfake_detector.runtime import prepare_environment
+from tasks import stages
+
+log = logging.getLogger(__name__)
+
+
+def _submit(task: Any, key: str, on_disk: Any, **kwargs: Any) -> PrefectFuture:
+    """Submit `task`, first adopting matching outputs on disk or refreshing a stale record."""
+    store = get_result_store()
+    have_record = store.exists(key)
+    if on_disk is not None and not have_record:
+        store.write(obj=on_disk, key=key)
+    refresh = on_disk is None and have_record
+    return task.with_options(refresh_cache=refresh).submit(**kwargs)
+
+
+def _stage_on_disk(out_dir: Path, key: str, outputs: list[Path]) -> dict[str, Any] | None:
+    """A stage's report if it was written under `key` and its outputs still exist."""
+    try:
+        report = json.loads((out_dir / REPORT_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    if report.get("details", {}).get("key") != key or not all(p.exists() for p in outputs):
+        return None
+    return report
+
+
+def _gather(futures: list[tuple[str, PrefectFuture]], report: StageReport) -> list[Any]:
+    """Results of mapped per-video tasks; a failed item is reported and skipped."""
+    results = []
+    for item, future in futures:
+        try:
+            results.append(future.result())
+        except Exception as exc:  # a failed task re-raises its own exception here
+            report.skip(item, f"{type(exc).__name__}: {exc}")
+    return results
+
+
+def reconcile_dvc(root: Path) -> None:
+    """Record the flow's outputs in dvc.lock so `dvc status` agrees with what is on disk."""
+    if not (root / "dvc.yaml").exists() or shutil.which("dvc") is None:
+        return
+    result = subprocess.run(["dvc", "commit", "--force", "--quiet"], cwd=root,
+                            capture_output=True, text=True)  # fmt: skip
+    if result.returncode != 0:
+        get_run_logger().warning("dvc commit failed: %s", result.stderr.strip())
+
+
+@flow(name="deepfake-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def deepfake_pipeline(params_path: str = "params.yaml", root: str = ".",
+                      reconcile: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Videos -> frames -> faces -> split -> train -> evaluate -> registered model."""
+    base = Path(root)
+    params = load_params(base / params_path)
+    paths = params.paths
+    reports: dict[str, Any] = {}
+
+    demo_dir = base / paths.demo_dir
+    if (base / params.download.manifest).resolve().is_relative_to(demo_dir.resolve()):
+        key = cache_keys.demo_key(params)
+        on_disk = _stage_on_disk(demo_dir, key, [base / params.download.manifest])
+        reports["make_demo_videos"] = _submit(stages.make_demo_videos, key, on_disk,
+                                              params=params, root=base).result()  # fmt: skip
+
+    report = StageReport("download_videos")
+    rows = read_manifest(base / params.download.manifest, report)
+    known = {}
+    videos_dir = base / paths.videos_dir
+    if (videos_dir / "videos.csv").exists():
+        known = {v.video_id: v for v in read_videos_table(videos_dir)}
+    futures = []
+    for row in rows:
+        prior = known.get(row.video_id)
+        on_disk = prior if prior is not None and prior.source == row.uri and (
+            videos_dir / prior.path).exists() else None  # fmt: skip
+        key = cache_keys.download_key(row, params, base)
+        futures.append((row.video_id, _submit(
+            stages.download_video, key, on_disk, row=row, params=params, root=base,
+            known_sha256=prior.sha256 if prior else None)))  # fmt: skip
+    videos = _gather(futures, report)
+    reports["download_videos"] = finish_download(params, base, videos, report).to_dict()
+
+    report = StageReport("extract_frames")
+    futures = []
+    for video in videos:
+        key = cache_keys.item_key(stages.frames_key(video, params.frames), params)
+        stamp = read_frames_stamp(base / paths.frames_dir / video.video_id)
+        on_disk = stamp if stamp is not None and stamp.key == stages.frames_key(video, params.frames) else None
+        futures.append((video.video_id, _submit(stages.extract_frames, key, on_disk,
+                                                video=video, params=params, root=base)))  # fmt: skip
+    frames = _gather(futures, report)
+    reports["extract_frames"] = finish_extract_frames(params, frames, report, base).to_dict()
+
+    report = StageReport("crop_faces")
+    futures = []
+    for item in frames:
+        work = stages.faces_key(item, params.faces)
+        stamp = read_faces_stamp(base / paths.faces_dir / item.video_id)
+        on_disk = stamp if stamp is not None and stamp.key == work else None
+        futures.append((item.video_id, _submit(stages.crop_faces, cache_keys.item_key(work, params),
+                                               on_disk, frames=item, params=params, root=base)))  # fmt: skip
+    faces = _gather(futures, report)
+    reports["crop_faces"] = finish_crop_faces(params, faces, report, base).to_dict()
+
+    from deepfake_detector.evaluate import METRICS_FILE
+    from deepfake_detector.split import SPLIT_FILE
+    from deepfake_detector.train import MODEL_FILE
+
+    split_dir, model_dir = base / paths.split_dir, base / paths.model_dir
+    eval_dir, reg_dir = base / paths.evaluation_dir, base / paths.registration_dir
+    for name, task, key_fn, out_dir, outputs in (
+        ("split_dataset", stages.split_dataset, cache_keys.split_key, split_dir, [split_dir / SPLIT_FILE]),
+        ("train_model", stages.train_model, cache_keys.train_key, model_dir, [model_dir / MODEL_FILE]),
+        ("evaluate_model", stages.evaluate_model, cache_keys.evaluate_key, eval_dir, [eval_dir / METRICS_FILE]),
+        ("register_model", stages.register_model, cache_keys.register_key, reg_dir, []),
+    ):  # fmt: skip
+        key = key_fn(params, base)
+        reports[name] = _submit(task, key, _stage_on_disk(out_dir, key, outputs),
+                                params=params, root=base).result()  # fmt: skip
+
+    if reconcile:
+        reconcile_dvc(base)
+    return reports
+
+
+def serve_deployment(params_path: str = "params.yaml") -> None:
+    """Serve the scheduled deployment named in params; it shows, with its runs, in the Prefect UI."""
+    from prefect.schedules import Cron
+
+    prepare_environment()
+    params = load_params(params_path)
+    deepfake_pipeline.serve(
+        name=params.schedule.deployment,
+        schedules=[Cron(params.schedule.cron, timezone=params.schedule.timezone)],
+        parameters={"params_path": params_path, "root": str(Path.cwd())},
+        description="Retrain the deepfake detector from the manifest on a schedule.",
+        tags=["deepfake", "retrain"],
+    )

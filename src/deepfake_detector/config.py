@@ -1,0 +1,188 @@
+"""Typed view of `params.yaml`, the single source of paths and hyper-parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class Section(BaseModel):
+    """A frozen params section that rejects unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsParams(Section):
+    """Where every stage reads and writes, relative to the project root."""
+
+    demo_dir: Path = Path("data/demo")
+    videos_dir: Path = Path("data/raw/videos")
+    frames_dir: Path = Path("data/interim/frames")
+    faces_dir: Path = Path("data/interim/faces")
+    split_dir: Path = Path("data/processed")
+    model_dir: Path = Path("models/detector")
+    evaluation_dir: Path = Path("models/evaluation")
+    registration_dir: Path = Path("models/registration")
+
+
+class DemoParams(Section):
+    """The embedded demo set made from face photographs shipped in installed packages."""
+
+    clips_per_identity: int = Field(4, ge=1)
+    frames_per_clip: int = Field(48, ge=2)
+    fps: float = Field(12.0, gt=0)
+    width: int = Field(480, ge=64)
+    height: int = Field(360, ge=64)
+    seed: int = 0
+
+
+class DownloadParams(Section):
+    """How `download_videos` reads its manifest and fetches videos."""
+
+    manifest: Path = Path("data/demo/manifest.csv")
+    timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(3, ge=0)
+    backoff_s: float = Field(1.0, ge=0)
+    max_bytes: int = Field(2_000_000_000, gt=0)
+    allow_local: bool = True
+    chunk_bytes: int = Field(1 << 20, gt=0)
+
+
+class FramesParams(Section):
+    """How `extract_frames` samples frames from each video."""
+
+    mode: Literal["count", "stride"] = "count"
+    count: int = Field(32, ge=1)
+    stride: int = Field(30, ge=1)
+    jpeg_quality: int = Field(95, ge=1, le=100)
+
+
+class FacesParams(Section):
+    """How `crop_faces` finds and crops faces (MTCNN)."""
+
+    margin: float = Field(0.3, ge=0.0, le=2.0)
+    min_face_size: int = Field(40, ge=8)
+    min_confidence: float = Field(0.9, ge=0.0, le=1.0)
+    keep: Literal["all", "largest"] = "all"
+    crop_size: int = Field(224, ge=32)
+    jpeg_quality: int = Field(95, ge=1, le=100)
+
+
+class SplitParams(Section):
+    """How `split_dataset` assigns groups to train, validation and test."""
+
+    train: float = Field(0.6, gt=0, lt=1)
+    val: float = Field(0.2, gt=0, lt=1)
+    test: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> SplitParams:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"split fractions must sum to 1, got {total:.4f}")
+        return self
+
+
+class AugmentParams(Section):
+    """Training-time augmentation applied inside the tf.data pipeline."""
+
+    flip: bool = True
+    brightness: float = Field(0.15, ge=0, le=1)
+    contrast: float = Field(0.2, ge=0, le=1)
+    blur_prob: float = Field(0.2, ge=0, le=1)
+    jpeg_prob: float = Field(0.5, ge=0, le=1)
+    jpeg_quality_min: int = Field(40, ge=1, le=100)
+    jpeg_quality_max: int = Field(100, ge=1, le=100)
+
+
+class TrainParams(Section):
+    """MobileNetV2 transfer learning: head first, then fine-tuning of the top layers."""
+
+    image_size: int = Field(224, ge=32)
+    base_weights: str = "imagenet"
+    imagenet_file: Path | None = None
+    batch_size: int = Field(32, ge=1)
+    head_epochs: int = Field(3, ge=0)
+    epochs: int = Field(4, ge=0)
+    fine_tune_layers: int = Field(30, ge=0)
+    head_learning_rate: float = Field(1e-3, gt=0)
+    learning_rate: float = Field(1e-4, gt=0)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5)
+    patience: int = Field(2, ge=1)
+    seed: int = 0
+    augment: AugmentParams = AugmentParams()
+
+
+class EvaluateParams(Section):
+    """How `evaluate_model` scores the test split."""
+
+    threshold: float = Field(0.5, gt=0, lt=1)
+    batch_size: int = Field(64, ge=1)
+
+
+class RegistryParams(Section):
+    """MLflow tracking and registry settings (`MLFLOW_TRACKING_URI` overrides `tracking_uri`)."""
+
+    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    artifact_root: Path = Path("mlruns/artifacts")
+    experiment: str = "deepfake-detection"
+    model_name: str = "deepfake-detector"
+    alias: str = "champion"
+
+
+class ScheduleParams(Section):
+    """The Prefect deployment that retrains on a schedule."""
+
+    deployment: str = "retrain"
+    cron: str = "0 3 * * 1"
+    timezone: str = "UTC"
+
+
+class Params(Section):
+    """Everything in `params.yaml`."""
+
+    paths: PathsParams = PathsParams()
+    demo: DemoParams = DemoParams()
+    download: DownloadParams = DownloadParams()
+    frames: FramesParams = FramesParams()
+    faces: FacesParams = FacesParams()
+    split: SplitParams = SplitParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    registry: RegistryParams = RegistryParams()
+    schedule: ScheduleParams = ScheduleParams()
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, malformed, or holds an unknown or invalid key."""
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    """Parse and validate params.yaml; errors name the offending key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ParamsError(f"{path}: no such file; run from the project root") from exc
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown key '{where}'")
+            else:
+                problems.append(f"'{where}': {err['msg']}")
+        raise ParamsError(f"{path}: " + "; ".join(problems)) from None

@@ -1,0 +1,97 @@
+"""`train_model`: MobileNetV2 transfer learning, head first, then the top layers at a lower rate."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepfake_detector.atomic import atomic_path
+from deepfake_detector import cache_keys
+from deepfake_detector.config import Params
+from deepfake_detector.input_pipeline import face_dataset
+from deepfake_detector.model import build_model, unfreeze_top
+from deepfake_detector.reports import StageReport
+from deepfake_detector.split import SPLIT_FILE
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.csv"
+
+
+def read_split(params: Params, root: Path = Path(".")) -> pd.DataFrame:
+    """The split faces table, with absolute-ready file paths under faces_dir."""
+    table = pd.read_csv(root / params.paths.split_dir / SPLIT_FILE, dtype={"group": str})
+    table["path"] = [root / params.paths.faces_dir / f for f in table["file"]]
+    table["y"] = (table["label"] == "fake").astype("float32")
+    return table
+
+
+def class_weights(y: np.ndarray) -> dict[int, float]:
+    """Weights that make both classes count equally in the loss (n / (2 * n_class))."""
+    counts = np.bincount(y.astype(int), minlength=2)
+    if counts.min() == 0:
+        raise ValueError(f"training split holds one class only (real={counts[0]}, fake={counts[1]})")
+    return {c: float(len(y) / (2 * counts[c])) for c in (0, 1)}
+
+
+def train_model(params: Params, root: Path = Path(".")) -> StageReport:
+    """Stage: train the detector on the train split, early-stopping on validation AUC."""
+    import keras
+
+    report = StageReport("train_model")
+    report.details["key"] = cache_keys.train_key(params, root)
+    cfg = params.train
+    keras.utils.set_random_seed(cfg.seed)
+    table = read_split(params, root)
+    train, val = table[table["split"] == "train"], table[table["split"] == "val"]
+    weights = class_weights(train["y"].to_numpy())
+    train_ds = face_dataset(
+        list(train["path"]), train["y"].to_numpy(), cfg.image_size, cfg.batch_size,
+        augment_params=cfg.augment, shuffle_seed=cfg.seed,
+    )  # fmt: skip
+    val_ds = face_dataset(list(val["path"]), val["y"].to_numpy(), cfg.image_size, cfg.batch_size)
+
+    model = build_model(cfg)
+    loss = keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing)
+    metrics = [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]
+    history: list[pd.DataFrame] = []
+
+    def fit(phase: str, epochs: int, learning_rate: float, initial_epoch: int) -> int:
+        if epochs == 0:
+            return initial_epoch
+        model.compile(keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+        stop = keras.callbacks.EarlyStopping(
+            monitor="val_auc", mode="max", patience=cfg.patience, restore_best_weights=True
+        )
+        result = model.fit(
+            train_ds, validation_data=val_ds, epochs=initial_epoch + epochs,
+            initial_epoch=initial_epoch, class_weight=weights, callbacks=[stop], verbose=2,
+        )  # fmt: skip
+        frame = pd.DataFrame(result.history)
+        frame.insert(0, "epoch", result.epoch)
+        frame.insert(1, "phase", phase)
+        history.append(frame)
+        return initial_epoch + len(result.epoch)
+
+    done = fit("head", cfg.head_epochs, cfg.head_learning_rate, 0)
+    unfreeze_top(model, cfg.fine_tune_layers)
+    fit("fine_tune", cfg.epochs, cfg.learning_rate, done)
+
+    out_dir = root / params.paths.model_dir
+    with atomic_path(out_dir / MODEL_FILE) as tmp:
+        model.save(tmp)
+    log_frame = pd.concat(history, ignore_index=True) if history else pd.DataFrame()
+    with atomic_path(out_dir / HISTORY_FILE) as tmp:
+        log_frame.to_csv(tmp, index=False)
+    report.count("train_faces", len(train))
+    report.count("val_faces", len(val))
+    report.count("epochs", len(log_frame))
+    report.details["class_weights"] = weights
+    report.details["trainable_params"] = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    if not log_frame.empty and "val_auc" in log_frame:
+        report.details["best_val_auc"] = float(log_frame["val_auc"].max())
+    return report.finish(out_dir)
