@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +68,10 @@ def _gather(futures: list[tuple[str, PrefectFuture]], report: StageReport) -> li
 
 def reconcile_dvc(root: Path) -> None:
     """Record the flow's outputs in dvc.lock so `dvc status` agrees with what is on disk."""
-    if not (root / "dvc.yaml").exists() or shutil.which("dvc") is None:
+    if not (root / "dvc.yaml").exists() or not (root / ".dvc").is_dir():
         return
-    result = subprocess.run(["dvc", "commit", "--force", "--quiet"], cwd=root,
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "dvc", "commit", "--force", "--quiet"],
+                            cwd=root, capture_output=True, text=True)  # fmt: skip
     if result.returncode != 0:
         get_run_logger().warning("dvc commit failed: %s", result.stderr.strip())
 

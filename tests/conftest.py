@@ -35,6 +35,9 @@ def run_env(project: Path) -> dict[str, str]:
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PREFECT_HOME"] = str(project / ".prefect")
     env.pop("MLFLOW_TRACKING_URI", None)
+    for who in ("AUTHOR", "COMMITTER"):
+        env.setdefault(f"GIT_{who}_NAME", "tests")
+        env.setdefault(f"GIT_{who}_EMAIL", "tests@localhost")
     return env
 
 
@@ -67,9 +70,28 @@ def make_project(dest: Path, overrides: dict | None = None) -> Path:
     shutil.copytree(REPO / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (dest / "params.yaml").write_text(yaml.safe_dump(small_params(overrides), sort_keys=False))
     env = run_env(dest)
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
+    for cmd in (
+        ["git", "init", "-q"],
+        ["dvc", "init", "-q"],
+        ["dvc", "config", "core.analytics", "false"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "project under test"],
+    ):
         subprocess.run(cmd, cwd=dest, check=True, env=env, capture_output=True)
     return dest
+
+
+def run(cmd: list[str], project: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a command in the project; on failure show its output."""
+    result = subprocess.run(cmd, cwd=project, env=run_env(project), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def stages_run(output: str) -> list[str]:
+    """Names of the stages DVC ran, from its 'Running stage' lines."""
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
 
 
 @pytest.fixture

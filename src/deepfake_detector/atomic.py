@@ -20,6 +20,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are meant to be read by others
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -33,6 +34,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a temp folder beside `target`; swap it in for `target` only if the block succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
+    tmp.chmod(0o755)
     try:
         yield tmp
         if target.exists():

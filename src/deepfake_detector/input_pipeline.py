@@ -47,8 +47,7 @@ def augment(image: tf.Tensor, params: AugmentParams) -> tf.Tensor:
             quality = tf.random.uniform(
                 [], params.jpeg_quality_min, params.jpeg_quality_max + 1, dtype=tf.int32
             )
-            encoded = tf.io.encode_jpeg(tf.cast(image, tf.uint8), quality=quality)
-            return tf.cast(tf.io.decode_jpeg(encoded, channels=3), tf.float32)
+            return tf.cast(tf.image.adjust_jpeg_quality(tf.cast(image, tf.uint8), quality), tf.float32)
 
         image = tf.cond(tf.random.uniform([]) < params.jpeg_prob, recompress, lambda: image)
     image.set_shape([None, None, 3])

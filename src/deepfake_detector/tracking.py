@@ -93,7 +93,7 @@ def current_champion(name: str, alias: str) -> Champion | None:
     except MlflowException:
         return None
     score = float(version.tags.get(SELECTION_METRIC, "nan"))
-    return Champion(version.version, score)
+    return Champion(str(version.version), score)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,57 @@
+# The same commands for people and for CI. `make help` lists them.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export GRADIO_ANALYTICS_ENABLED := False
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test test-fast lint flow serve prefect-ui mlflow-ui dag metrics clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the pinned dependencies
+
+demo: setup  ## set up, then run the whole pipeline on the embedded demo set (dvc repro)
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+
+test: setup  ## set up, then run the whole test suite
+	$(BIN)/pytest
+
+test-fast: setup  ## the tests that take seconds (no full pipeline runs)
+	$(BIN)/pytest -m "not slow"
+
+lint: setup  ## ruff
+	$(BIN)/ruff check src flows tasks tests
+
+flow: setup  ## run the Prefect flow once (same stages, cached across runs)
+	$(BIN)/deepfake flow
+
+serve: setup  ## serve the scheduled Prefect deployment (see the Prefect UI)
+	$(BIN)/deepfake serve
+
+prefect-ui: setup  ## start the Prefect server and UI on 127.0.0.1:4200
+	$(BIN)/prefect server start --host 127.0.0.1
+
+mlflow-ui: setup  ## start the MLflow UI on 127.0.0.1:5000
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --workers 1
+
+dag: setup  ## print the pipeline DAG as Mermaid
+	$(BIN)/dvc dag --mermaid
+
+metrics: setup  ## show test metrics and plots
+	$(BIN)/dvc metrics show
+	$(BIN)/dvc plots show

@@ -1,0 +1,82 @@
+"""The whole DAG through the real `dvc` CLI on a small demo set, ending in a registered champion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import make_project, run, stages_run
+
+pytestmark = pytest.mark.slow
+
+ALL = ["make_demo_videos", "download_videos", "extract_frames", "crop_faces",
+       "split_dataset", "train_model", "evaluate_model", "register_model"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def repro(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    project = make_project(tmp_path_factory.mktemp("dvc") / "project")
+    return project, run(["dvc", "repro"], project).stdout
+
+
+def test_first_repro_runs_every_stage_and_registers_a_champion(repro: tuple[Path, str]) -> None:
+    project, output = repro
+    assert stages_run(output) == ALL
+    registration = json.loads((project / "models/registration/report.json").read_text())
+    assert registration["details"]["decision"] == "champion"
+    assert registration["details"]["alias_uri"] == "models:/deepfake-detector@champion"
+    metrics = json.loads((project / "models/evaluation/metrics.json").read_text())
+    assert set(metrics) == {"frame", "video"}
+    for key in ("auc", "ap", "eer", "log_loss", "accuracy", "confusion_matrix"):
+        assert key in metrics["frame"] and key in metrics["video"]
+    for name in ("evaluation.png", "roc_video.csv", "pr_frame.csv", "predictions.csv"):
+        assert (project / "models/evaluation" / name).stat().st_size > 0
+    for folder in ("data/raw/videos", "data/interim/frames", "data/interim/faces", "data/processed"):
+        assert json.loads((project / folder / "report.json").read_text())["stage"]
+
+
+def test_second_repro_does_nothing(repro: tuple[Path, str]) -> None:
+    project, _ = repro
+    output = run(["dvc", "repro"], project).stdout
+    assert stages_run(output) == []
+    assert "up to date" in run(["dvc", "status"], project).stdout
+
+
+def test_champion_loads_from_the_registry(repro: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    project, _ = repro
+    monkeypatch.chdir(project)
+    mlflow.set_tracking_uri("sqlite:///mlruns/mlflow.db")
+    split = pd.read_csv(project / "data/processed/split.csv")
+    import cv2
+
+    faces = np.stack([cv2.cvtColor(cv2.imread(str(project / "data/interim/faces" / f)), cv2.COLOR_BGR2RGB)
+                      for f in split["file"][:4]]).astype("float32")  # fmt: skip
+    keras_model = mlflow.keras.load_model("models:/deepfake-detector@champion")
+    p_keras = keras_model.predict_on_batch(faces)
+    p_pyfunc = np.asarray(mlflow.pyfunc.load_model("models:/deepfake-detector@champion").predict(faces))
+    assert p_keras.shape == (4, 1) and ((p_keras >= 0) & (p_keras <= 1)).all()
+    np.testing.assert_allclose(p_keras, p_pyfunc, atol=1e-5)
+
+
+def test_training_param_reruns_training_and_after(repro: tuple[Path, str]) -> None:
+    project, _ = repro
+    output = run(["dvc", "exp", "run", "-S", "train.epochs=2"], project).stdout
+    assert stages_run(output) == ["train_model", "evaluate_model", "register_model"]
+    registration = json.loads((project / "models/registration/report.json").read_text())["details"]
+    assert registration["version"] == "2"
+    previous = registration["previous_champion_video_auc"]
+    better = registration["video_auc"] is not None and registration["video_auc"] > previous
+    assert registration["decision"] == ("champion" if better else "challenger")
+
+
+def test_cropping_param_reruns_cropping_and_after(repro: tuple[Path, str]) -> None:
+    project, _ = repro
+    output = run(["dvc", "exp", "run", "-S", "faces.margin=0.25"], project).stdout
+    assert stages_run(output) == ["crop_faces", "split_dataset", "train_model", "evaluate_model",
+                                  "register_model"]  # fmt: skip

@@ -1,0 +1,69 @@
+"""The registry on real MLflow (SQLite): a worse model never takes `champion`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from deepfake_detector.config import Params, RegistryParams
+from deepfake_detector.tracking import connect, current_champion, decide_and_tag, log_training_run
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Params, Path]:
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    params = Params(registry=RegistryParams(model_name="test-detector"))
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(1, activation="sigmoid")])  # fmt: skip
+    path = tmp_path / "tiny.keras"
+    model.save(path)
+    return params, path
+
+
+def _register(params: Params, model: Path, score: float) -> str:
+    experiment = connect(params)
+    logged = log_training_run(params, experiment, model_path=model, history=[{"epoch": 0, "phase": "head", "loss": 0.5}],
+                              test_metrics={"video": {"auc": score}}, artifacts=[], tags={"git_commit": "test"})  # fmt: skip
+    return logged.version
+
+
+def test_alias_moves_only_to_a_better_version(registry: tuple[Params, Path]) -> None:
+    from mlflow import MlflowClient
+
+    params, model = registry
+    first = decide_and_tag(params, _register(params, model, 0.80), 0.80)
+    assert first["decision"] == "champion" and first["previous_champion"] is None
+
+    worse_version = _register(params, model, 0.70)
+    worse = decide_and_tag(params, worse_version, 0.70)
+    assert worse["decision"] == "challenger"
+    assert worse["previous_champion"] == "1" and worse["previous_champion_video_auc"] == pytest.approx(0.80)
+    assert current_champion("test-detector", "champion").version == "1"
+    tags = MlflowClient().get_model_version("test-detector", worse_version).tags
+    assert tags["role"] == "challenger" and float(tags["champion_video_auc"]) == pytest.approx(0.8)
+
+    nan = decide_and_tag(params, _register(params, model, math.nan), math.nan)
+    assert nan["decision"] == "challenger"
+
+    better = decide_and_tag(params, _register(params, model, 0.90), 0.90)
+    assert better["decision"] == "champion"
+    champion = current_champion("test-detector", "champion")
+    assert champion.version == better["version"] and champion.score == pytest.approx(0.90)
+
+
+def test_champion_loads_as_keras_and_pyfunc(registry: tuple[Params, Path]) -> None:
+    import mlflow
+    import numpy as np
+
+    params, model = registry
+    decide_and_tag(params, _register(params, model, 0.75), 0.75)
+    x = np.zeros((2, 8, 8, 3), "float32")
+    keras_model = mlflow.keras.load_model("models:/test-detector@champion")
+    assert keras_model.predict_on_batch(x).shape == (2, 1)
+    pyfunc = mlflow.pyfunc.load_model("models:/test-detector@champion")
+    assert np.asarray(pyfunc.predict(x)).shape == (2, 1)
