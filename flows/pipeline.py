@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def _submit(task: Any, key: str, on_disk: Any, **kwargs: Any) -> PrefectFuture:
     """Submit `task`, first adopting matching outputs on disk or refreshing a stale record."""
-    store = get_result_store()
+    store = get_result_store().update_for_task(task)
     have_record = store.exists(key)
     if on_disk is not None and not have_record:
         store.write(obj=on_disk, key=key)
