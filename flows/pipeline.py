@@ -22,10 +22,12 @@ from prefect.results import get_result_store
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from deepfake_detector import cache_keys
-from deepfake_detector.config import Params, load_params
+from deepfake_detector.config import load_params
 from deepfake_detector.download import finish_download
-from deepfake_detector.faces import finish_crop_faces, read_stamp as read_faces_stamp
-from deepfake_detector.frames import finish_extract_frames, read_stamp as read_frames_stamp
+from deepfake_detector.faces import finish_crop_faces
+from deepfake_detector.faces import read_stamp as read_faces_stamp
+from deepfake_detector.frames import finish_extract_frames
+from deepfake_detector.frames import read_stamp as read_frames_stamp
 from deepfake_detector.manifest import read_manifest, read_videos_table
 from deepfake_detector.reports import REPORT_NAME, StageReport
 from deepfake_detector.runtime import prepare_environment
@@ -70,15 +72,20 @@ def reconcile_dvc(root: Path) -> None:
     """Record the flow's outputs in dvc.lock so `dvc status` agrees with what is on disk."""
     if not (root / "dvc.yaml").exists() or not (root / ".dvc").is_dir():
         return
-    result = subprocess.run([sys.executable, "-m", "dvc", "commit", "--force", "--quiet"],
-                            cwd=root, capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", "commit", "--force", "--quiet"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         get_run_logger().warning("dvc commit failed: %s", result.stderr.strip())
 
 
 @flow(name="deepfake-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=2))
-def deepfake_pipeline(params_path: str = "params.yaml", root: str = ".",
-                      reconcile: bool = True) -> dict[str, Any]:  # fmt: skip
+def deepfake_pipeline(
+    params_path: str = "params.yaml", root: str = ".", reconcile: bool = True
+) -> dict[str, Any]:
     """Videos -> frames -> faces -> split -> train -> evaluate -> registered model."""
     base = Path(root)
     params = load_params(base / params_path)
@@ -89,8 +96,9 @@ def deepfake_pipeline(params_path: str = "params.yaml", root: str = ".",
     if (base / params.download.manifest).resolve().is_relative_to(demo_dir.resolve()):
         key = cache_keys.demo_key(params)
         on_disk = _stage_on_disk(demo_dir, key, [base / params.download.manifest])
-        reports["make_demo_videos"] = _submit(stages.make_demo_videos, key, on_disk,
-                                              params=params, root=base).result()  # fmt: skip
+        reports["make_demo_videos"] = _submit(
+            stages.make_demo_videos, key, on_disk, params=params, root=base
+        ).result()
 
     report = StageReport("download_videos")
     rows = read_manifest(base / params.download.manifest, report)
@@ -101,12 +109,26 @@ def deepfake_pipeline(params_path: str = "params.yaml", root: str = ".",
     futures = []
     for row in rows:
         prior = known.get(row.video_id)
-        on_disk = prior if prior is not None and prior.source == row.uri and (
-            videos_dir / prior.path).exists() else None  # fmt: skip
+        on_disk = (
+            prior
+            if prior is not None and prior.source == row.uri and (videos_dir / prior.path).exists()
+            else None
+        )
         key = cache_keys.download_key(row, params, base)
-        futures.append((row.video_id, _submit(
-            stages.download_video, key, on_disk, row=row, params=params, root=base,
-            known_sha256=prior.sha256 if prior else None)))  # fmt: skip
+        futures.append(
+            (
+                row.video_id,
+                _submit(
+                    stages.download_video,
+                    key,
+                    on_disk,
+                    row=row,
+                    params=params,
+                    root=base,
+                    known_sha256=prior.sha256 if prior else None,
+                ),
+            )
+        )
     videos = _gather(futures, report)
     reports["download_videos"] = finish_download(params, base, videos, report).to_dict()
 
@@ -115,9 +137,17 @@ def deepfake_pipeline(params_path: str = "params.yaml", root: str = ".",
     for video in videos:
         key = cache_keys.item_key(stages.frames_key(video, params.frames), params)
         stamp = read_frames_stamp(base / paths.frames_dir / video.video_id)
-        on_disk = stamp if stamp is not None and stamp.key == stages.frames_key(video, params.frames) else None
-        futures.append((video.video_id, _submit(stages.extract_frames, key, on_disk,
-                                                video=video, params=params, root=base)))  # fmt: skip
+        on_disk = (
+            stamp
+            if stamp is not None and stamp.key == stages.frames_key(video, params.frames)
+            else None
+        )
+        futures.append(
+            (
+                video.video_id,
+                _submit(stages.extract_frames, key, on_disk, video=video, params=params, root=base),
+            )
+        )
     frames = _gather(futures, report)
     reports["extract_frames"] = finish_extract_frames(params, frames, report, base).to_dict()
 
@@ -127,8 +157,19 @@ def deepfake_pipeline(params_path: str = "params.yaml", root: str = ".",
         work = stages.faces_key(item, params.faces)
         stamp = read_faces_stamp(base / paths.faces_dir / item.video_id)
         on_disk = stamp if stamp is not None and stamp.key == work else None
-        futures.append((item.video_id, _submit(stages.crop_faces, cache_keys.item_key(work, params),
-                                               on_disk, frames=item, params=params, root=base)))  # fmt: skip
+        futures.append(
+            (
+                item.video_id,
+                _submit(
+                    stages.crop_faces,
+                    cache_keys.item_key(work, params),
+                    on_disk,
+                    frames=item,
+                    params=params,
+                    root=base,
+                ),
+            )
+        )
     faces = _gather(futures, report)
     reports["crop_faces"] = finish_crop_faces(params, faces, report, base).to_dict()
 
@@ -139,14 +180,33 @@ def deepfake_pipeline(params_path: str = "params.yaml", root: str = ".",
     split_dir, model_dir = base / paths.split_dir, base / paths.model_dir
     eval_dir, reg_dir = base / paths.evaluation_dir, base / paths.registration_dir
     for name, task, key_fn, out_dir, outputs in (
-        ("split_dataset", stages.split_dataset, cache_keys.split_key, split_dir, [split_dir / SPLIT_FILE]),
-        ("train_model", stages.train_model, cache_keys.train_key, model_dir, [model_dir / MODEL_FILE]),
-        ("evaluate_model", stages.evaluate_model, cache_keys.evaluate_key, eval_dir, [eval_dir / METRICS_FILE]),
+        (
+            "split_dataset",
+            stages.split_dataset,
+            cache_keys.split_key,
+            split_dir,
+            [split_dir / SPLIT_FILE],
+        ),
+        (
+            "train_model",
+            stages.train_model,
+            cache_keys.train_key,
+            model_dir,
+            [model_dir / MODEL_FILE],
+        ),
+        (
+            "evaluate_model",
+            stages.evaluate_model,
+            cache_keys.evaluate_key,
+            eval_dir,
+            [eval_dir / METRICS_FILE],
+        ),
         ("register_model", stages.register_model, cache_keys.register_key, reg_dir, []),
-    ):  # fmt: skip
+    ):
         key = key_fn(params, base)
-        reports[name] = _submit(task, key, _stage_on_disk(out_dir, key, outputs),
-                                params=params, root=base).result()  # fmt: skip
+        reports[name] = _submit(
+            task, key, _stage_on_disk(out_dir, key, outputs), params=params, root=base
+        ).result()
 
     if reconcile:
         reconcile_dvc(base)
@@ -154,7 +214,7 @@ def deepfake_pipeline(params_path: str = "params.yaml", root: str = ".",
 
 
 def serve_deployment(params_path: str = "params.yaml") -> None:
-    """Serve the scheduled deployment named in params; it shows, with its runs, in the Prefect UI."""
+    """Serve the scheduled deployment named in params; it shows, with its runs, in the UI."""
     from prefect.schedules import Cron
 
     prepare_environment()

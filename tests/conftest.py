@@ -30,7 +30,7 @@ def shared_path(*parts: str) -> Path:
 
 
 def run_env(project: Path) -> dict[str, str]:
-    """Environment for subprocesses in a throw-away project: venv on PATH, own MLflow and Prefect."""
+    """Environment for subprocesses in a throw-away project: venv on PATH, own Prefect home."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PREFECT_HOME"] = str(project / ".prefect")
@@ -42,7 +42,13 @@ def run_env(project: Path) -> dict[str, str]:
 
 
 SMALL = {
-    "demo": {"clips_per_identity": 2, "frames_per_clip": 12, "fps": 6.0, "width": 320, "height": 240},
+    "demo": {
+        "clips_per_identity": 2,
+        "frames_per_clip": 12,
+        "fps": 6.0,
+        "width": 320,
+        "height": 240,
+    },
     "frames": {"count": 6},
     "faces": {"crop_size": 96, "min_face_size": 24},
     "split": {"train": 0.5, "val": 0.25, "test": 0.25},
@@ -67,7 +73,9 @@ def make_project(dest: Path, overrides: dict | None = None) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("dvc.yaml",):
         shutil.copy(REPO / name, dest / name)
-    shutil.copytree(REPO / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        REPO / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     (dest / "params.yaml").write_text(yaml.safe_dump(small_params(overrides), sort_keys=False))
     env = run_env(dest)
     for cmd in (
@@ -85,7 +93,10 @@ def run(cmd: list[str], project: Path, check: bool = True) -> subprocess.Complet
     """Run a command in the project; on failure show its output."""
     result = subprocess.run(cmd, cwd=project, env=run_env(project), capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import shared_path
+
 from deepfake_detector.config import FacesParams, Params, PathsParams
 from deepfake_detector.faces import (
     MtcnnDetector,
@@ -36,7 +36,9 @@ def test_crop_face_clamps_at_the_border_and_pads_black() -> None:
 
 
 def test_keep_largest_and_thresholds() -> None:
-    photo = shared_path("data", "dfd", "frames", "real", "Real_01__talking_against_wall_frame_0.jpg")
+    photo = shared_path(
+        "data", "dfd", "frames", "real", "Real_01__talking_against_wall_frame_0.jpg"
+    )
     rgb = read_rgb(photo)
     assert rgb is not None
     small = cv2.resize(rgb, None, fx=0.7, fy=0.7)  # the same person, smaller, beside the frame
@@ -64,9 +66,13 @@ def test_mtcnn_finds_a_face_in_at_least_95_percent_of_the_real_1080p_frames() ->
 
 
 def test_stage_counts_frames_without_a_face(tmp_path: Path) -> None:
-    photo = shared_path("data", "dfd", "frames", "real", "Real_02__talking_against_wall_frame_0.jpg")
-    params = Params(paths=PathsParams(frames_dir=tmp_path / "frames", faces_dir=tmp_path / "faces"),
-                    faces=FacesParams(crop_size=64))  # fmt: skip
+    photo = shared_path(
+        "data", "dfd", "frames", "real", "Real_02__talking_against_wall_frame_0.jpg"
+    )
+    params = Params(
+        paths=PathsParams(frames_dir=tmp_path / "frames", faces_dir=tmp_path / "faces"),
+        faces=FacesParams(crop_size=64),
+    )
     folder = tmp_path / "frames" / "clip"
     folder.mkdir(parents=True)
     cv2.imwrite(str(folder / "000000.jpg"), cv2.imread(str(photo)))

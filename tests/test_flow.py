@@ -7,7 +7,6 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-
 from conftest import make_project, run
 
 pytestmark = pytest.mark.slow
@@ -19,7 +18,9 @@ def task_states(flow_run_id: UUID) -> dict[str, list[str]]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
     states: dict[str, list[str]] = {}
     for task_run in runs:
         states.setdefault(task_run.name.rsplit("-", 1)[0], []).append(task_run.state.name)
@@ -32,9 +33,9 @@ def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no
     from prefect.testing.utilities import prefect_test_harness
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: str(tmp_path / "prefect-results")}):
-        with prefect_test_harness():
-            yield
+    results = str(tmp_path / "prefect-results")
+    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: results}), prefect_test_harness():
+        yield
 
 
 def _run_flow(project: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict[str, list[str]]]:
@@ -46,11 +47,21 @@ def _run_flow(project: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dic
     return state.result(), task_states(state.state_details.flow_run_id)
 
 
-def test_flow_twice_second_run_all_cache_hits(tmp_path: Path, harness: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flow_twice_second_run_all_cache_hits(
+    tmp_path: Path, harness: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = make_project(tmp_path / "project")
     reports, first = _run_flow(project, monkeypatch)
-    assert set(first) == {"make_demo_videos", "download_video", "extract_frames", "crop_faces",
-                          "split_dataset", "train_model", "evaluate_model", "register_model"}  # fmt: skip
+    assert set(first) == {
+        "make_demo_videos",
+        "download_video",
+        "extract_frames",
+        "crop_faces",
+        "split_dataset",
+        "train_model",
+        "evaluate_model",
+        "register_model",
+    }
     assert all(state == "Completed" for states in first.values() for state in states)
     assert len(first["crop_faces"]) == reports["download_videos"]["counts"]["videos"] == 12
     assert reports["register_model"]["details"]["decision"] == "champion"
@@ -58,15 +69,21 @@ def test_flow_twice_second_run_all_cache_hits(tmp_path: Path, harness: None, mon
     assert "up to date" in run(["dvc", "status"], project).stdout
 
     _, second = _run_flow(project, monkeypatch)
-    assert {name: set(states) for name, states in second.items()} == {name: {"Cached"} for name in first}
+    assert {name: set(states) for name, states in second.items()} == {
+        name: {"Cached"} for name in first
+    }
     assert len(second["extract_frames"]) == 12
 
 
-def test_flow_after_dvc_repro_is_all_cache_hits(tmp_path: Path, harness: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flow_after_dvc_repro_is_all_cache_hits(
+    tmp_path: Path, harness: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = make_project(tmp_path / "project")
     run(["dvc", "repro"], project)
     registered = json.loads((project / "models/registration/report.json").read_text())["details"]
     reports, states = _run_flow(project, monkeypatch)
     assert all(state == "Cached" for task in states.values() for state in task), states
-    assert reports["register_model"]["details"]["version"] == registered["version"]  # not registered twice
+    assert (
+        reports["register_model"]["details"]["version"] == registered["version"]
+    )  # not registered twice
     assert "up to date" in run(["dvc", "status"], project).stdout

@@ -61,7 +61,9 @@ def _params(tmp_path: Path, **frames: object) -> Params:
 
 
 def _record(path: Path, label: str = "real") -> VideoRecord:
-    return VideoRecord(path.stem, Path(path.name), label, path.stem, file_sha256(path), None, str(path))
+    return VideoRecord(
+        path.stem, Path(path.name), label, path.stem, file_sha256(path), None, str(path)
+    )
 
 
 def test_stage_writes_index_skips_bad_videos_and_reuses_done_work(tmp_path: Path) -> None:
@@ -88,7 +90,10 @@ def test_stage_writes_index_skips_bad_videos_and_reuses_done_work(tmp_path: Path
     again = extract_video_frames(_record(good), _params(tmp_path, count=3), tmp_path)
     assert [f.index for f in again.frames] == [0, 14, 29]  # changed params: redone
     assert sorted(p.name for p in (tmp_path / "frames" / "good").glob("*.jpg")) == [
-        "000000.jpg", "000014.jpg", "000029.jpg"]  # fmt: skip
+        "000000.jpg",
+        "000014.jpg",
+        "000029.jpg",
+    ]
 
 
 def test_truncated_video_keeps_what_decodes(tmp_path: Path) -> None:
@@ -97,7 +102,7 @@ def test_truncated_video_keeps_what_decodes(tmp_path: Path) -> None:
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
     try:
-        fps, count, picked = sample_frames(cut, FramesParams(count=8))
+        _, _, picked = sample_frames(cut, FramesParams(count=8))
     except VideoReadError as exc:  # a cut that loses the index is unreadable: a clear error
         assert "cut.mp4" in str(exc)
         return

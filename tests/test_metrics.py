@@ -13,7 +13,9 @@ from deepfake_detector.metrics import binary_metrics, equal_error_rate
 def test_perfect_and_inverted_scores() -> None:
     y = np.array([0, 0, 1, 1])
     good = binary_metrics(y, np.array([0.1, 0.2, 0.8, 0.9]), 0.5)
-    assert good["auc"] == 1.0 and good["ap"] == 1.0 and good["eer"] == 0.0 and good["accuracy"] == 1.0
+    assert (
+        good["auc"] == 1.0 and good["ap"] == 1.0 and good["eer"] == 0.0 and good["accuracy"] == 1.0
+    )
     assert good["confusion_matrix"] == {"tn": 2, "fp": 0, "fn": 0, "tp": 2}
     bad = binary_metrics(y, np.array([0.9, 0.8, 0.2, 0.1]), 0.5)
     assert bad["auc"] == 0.0 and bad["accuracy"] == 0.0

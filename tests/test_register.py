@@ -18,8 +18,13 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Params, P
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     params = Params(registry=RegistryParams(model_name="test-detector"))
-    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
-                              keras.layers.Dense(1, activation="sigmoid")])  # fmt: skip
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     path = tmp_path / "tiny.keras"
     model.save(path)
     return params, path
@@ -27,8 +32,15 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Params, P
 
 def _register(params: Params, model: Path, score: float) -> str:
     experiment = connect(params)
-    logged = log_training_run(params, experiment, model_path=model, history=[{"epoch": 0, "phase": "head", "loss": 0.5}],
-                              test_metrics={"video": {"auc": score}}, artifacts=[], tags={"git_commit": "test"})  # fmt: skip
+    logged = log_training_run(
+        params,
+        experiment,
+        model_path=model,
+        history=[{"epoch": 0, "phase": "head", "loss": 0.5}],
+        test_metrics={"video": {"auc": score}},
+        artifacts=[],
+        tags={"git_commit": "test"},
+    )
     return logged.version
 
 
@@ -42,7 +54,9 @@ def test_alias_moves_only_to_a_better_version(registry: tuple[Params, Path]) -> 
     worse_version = _register(params, model, 0.70)
     worse = decide_and_tag(params, worse_version, 0.70)
     assert worse["decision"] == "challenger"
-    assert worse["previous_champion"] == "1" and worse["previous_champion_video_auc"] == pytest.approx(0.80)
+    assert worse["previous_champion"] == "1" and worse[
+        "previous_champion_video_auc"
+    ] == pytest.approx(0.80)
     assert current_champion("test-detector", "champion").version == "1"
     tags = MlflowClient().get_model_version("test-detector", worse_version).tags
     assert tags["role"] == "challenger" and float(tags["champion_video_auc"]) == pytest.approx(0.8)

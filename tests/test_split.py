@@ -15,9 +15,16 @@ def faces(n_groups: int, fixed: dict[str, str] | None = None) -> pd.DataFrame:
         for label in ("real", "fake"):
             for frame in range(3):
                 video = f"g{g}_{label}"
-                rows.append({"video_id": video, "frame_index": frame, "file": f"{video}/{frame}.jpg",
-                             "label": label, "group": f"g{g}",
-                             "split": (fixed or {}).get(f"g{g}", "")})  # fmt: skip
+                rows.append(
+                    {
+                        "video_id": video,
+                        "frame_index": frame,
+                        "file": f"{video}/{frame}.jpg",
+                        "label": label,
+                        "group": f"g{g}",
+                        "split": (fixed or {}).get(f"g{g}", ""),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -56,7 +63,9 @@ def test_too_few_groups_or_conflicting_fixed_splits_fail_clearly() -> None:
 
 def test_leakage_check_fails_loudly() -> None:
     table = split_faces(faces(6), SplitParams())
-    table.loc[table.index[0], "split"] = "test" if table.loc[table.index[0], "split"] != "test" else "train"
+    table.loc[table.index[0], "split"] = (
+        "test" if table.loc[table.index[0], "split"] != "test" else "train"
+    )
     with pytest.raises(LeakageError, match="on more than one side"):
         check_no_leakage(table)
 

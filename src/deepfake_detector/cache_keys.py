@@ -90,7 +90,9 @@ def register_key(params: Params, root: Path = Path(".")) -> str:
 
     model = file_sha256(root / params.paths.model_dir / MODEL_FILE)
     metrics = file_sha256(root / params.paths.evaluation_dir / METRICS_FILE)
-    return content_key(stage_code("register_model"), params.registry, _paths(params), model, metrics)
+    return content_key(
+        stage_code("register_model"), params.registry, _paths(params), model, metrics
+    )
 
 
 def download_key(row: ManifestRow, params: Params, root: Path = Path(".")) -> str:

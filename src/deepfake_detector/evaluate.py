@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_detector.atomic import atomic_path, write_json
 from deepfake_detector import cache_keys
+from deepfake_detector.atomic import atomic_path, write_json
 from deepfake_detector.config import Params
 from deepfake_detector.input_pipeline import face_dataset
 from deepfake_detector.metrics import binary_metrics, curves
@@ -25,7 +25,9 @@ PREDICTIONS_FILE = "predictions.csv"
 VIDEO_PREDICTIONS_FILE = "video_predictions.csv"
 
 
-def score_faces(model_path: Path, files: list[Path], image_size: int, batch_size: int) -> np.ndarray:
+def score_faces(
+    model_path: Path, files: list[Path], image_size: int, batch_size: int
+) -> np.ndarray:
     """P(fake) of each face crop, in order."""
     import tensorflow as tf
 
@@ -45,9 +47,11 @@ def frame_scores(faces: pd.DataFrame) -> pd.DataFrame:
 def video_scores(frames: pd.DataFrame) -> pd.DataFrame:
     """A video's score is the mean of its frame scores (averaging over time damps single misses)."""
     return frames.groupby("video_id", as_index=False).agg(
-        label=("label", "first"), group=("group", "first"), p_fake=("p_fake", "mean"),
+        label=("label", "first"),
+        group=("group", "first"),
+        p_fake=("p_fake", "mean"),
         frames=("frame_index", "size"),
-    )  # fmt: skip
+    )
 
 
 def _clean(obj: object) -> object:
@@ -70,7 +74,9 @@ def plot_figures(out_dir: Path, level_curves: dict[str, tuple[dict, dict]], metr
     for level, (roc, pr) in level_curves.items():
         auc = metrics[level]["auc"]
         axes[0].plot(roc["fpr"], roc["tpr"], label=f"{level} (AUC {auc:.3f})")
-        axes[1].plot(pr["recall"], pr["precision"], label=f"{level} (AP {metrics[level]['ap']:.3f})")
+        axes[1].plot(
+            pr["recall"], pr["precision"], label=f"{level} (AP {metrics[level]['ap']:.3f})"
+        )
     axes[0].plot([0, 1], [0, 1], "k:", lw=0.8)
     axes[0].set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     axes[1].set(xlabel="recall", ylabel="precision", title="Precision-recall")
@@ -81,9 +87,15 @@ def plot_figures(out_dir: Path, level_curves: dict[str, tuple[dict, dict]], metr
     axes[2].imshow(grid, cmap="Blues")
     for (i, j), v in np.ndenumerate(grid):
         axes[2].text(j, i, str(v), ha="center", va="center", fontsize=14)
-    axes[2].set(xticks=[0, 1], yticks=[0, 1], xticklabels=["real", "fake"],
-                yticklabels=["real", "fake"], xlabel="predicted", ylabel="true",
-                title="Video-level confusion matrix")  # fmt: skip
+    axes[2].set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["real", "fake"],
+        yticklabels=["real", "fake"],
+        xlabel="predicted",
+        ylabel="true",
+        title="Video-level confusion matrix",
+    )
     fig.tight_layout()
     with atomic_path(out_dir / "evaluation.png") as tmp:
         fig.savefig(tmp, dpi=100, format="png")
@@ -98,9 +110,11 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     table = read_split(params, root)
     test = table[table["split"] == "test"].copy()
     test["p_fake"] = score_faces(
-        root / params.paths.model_dir / MODEL_FILE, list(test["path"]),
-        params.train.image_size, params.evaluate.batch_size,
-    )  # fmt: skip
+        root / params.paths.model_dir / MODEL_FILE,
+        list(test["path"]),
+        params.train.image_size,
+        params.evaluate.batch_size,
+    )
     frames = frame_scores(test)
     videos = video_scores(frames)
     levels = {"frame": frames, "video": videos}

@@ -1,4 +1,4 @@
-"""`crop_faces`: find faces with MTCNN and crop each with a square margin, clamped at the borders."""
+"""`crop_faces`: find faces with MTCNN; crop each with a square margin, clamped at the borders."""
 
 from __future__ import annotations
 
@@ -30,9 +30,20 @@ INDEX = "faces.csv"
 DETECT_BATCH = 8
 MTCNN_MIN_FACE = 20
 COLUMNS = [
-    "video_id", "frame_index", "face_index", "file", "x", "y", "w", "h",
-    "confidence", "landmarks", "label", "group", "split",
-]  # fmt: skip
+    "video_id",
+    "frame_index",
+    "face_index",
+    "file",
+    "x",
+    "y",
+    "w",
+    "h",
+    "confidence",
+    "landmarks",
+    "label",
+    "group",
+    "split",
+]
 
 
 @dataclass(frozen=True)
@@ -73,13 +84,20 @@ class MtcnnDetector:
         # min_face_size), so shrink the image until `min_face_size` maps to 20 pixels: the
         # same faces are found, with up to 4x fewer pixels to scan at the default of 40.
         scale = min(1.0, MTCNN_MIN_FACE / self.params.min_face_size)
-        small = image if scale == 1.0 else cv2.resize(
-            image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)  # fmt: skip
+        small = (
+            image
+            if scale == 1.0
+            else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        )
         return [_to_detection(d, 1.0 / scale) for d in self._mtcnn.detect_faces(small)]
 
     def _keep(self, found: list[Detection]) -> list[Detection]:
         p = self.params
-        kept = [d for d in found if d.confidence >= p.min_confidence and min(d.box[2:]) >= p.min_face_size]
+        kept = [
+            d
+            for d in found
+            if d.confidence >= p.min_confidence and min(d.box[2:]) >= p.min_face_size
+        ]
         kept.sort(key=lambda d: d.area, reverse=True)
         return kept[:1] if p.keep == "largest" else kept
 
@@ -93,15 +111,19 @@ def _load_mtcnn():  # type: ignore[no-untyped-def]
 
 
 def _to_detection(raw: dict, scale: float = 1.0) -> Detection:
-    """mtcnn returns numpy scalars; make everything plain Python (JSON-ready), in full-size pixels."""
+    """mtcnn returns numpy scalars: make them plain Python (JSON-ready), in full-size pixels."""
     x, y, w, h = (int(round(float(v) * scale)) for v in raw["box"])
-    marks = {k: (round(float(v[0]) * scale, 1), round(float(v[1]) * scale, 1))
-             for k, v in raw["keypoints"].items()}  # fmt: skip
+    marks = {
+        k: (round(float(v[0]) * scale, 1), round(float(v[1]) * scale, 1))
+        for k, v in raw["keypoints"].items()
+    }
     return Detection((x, y, w, h), float(raw["confidence"]), marks)
 
 
-def crop_box(box: tuple[int, int, int, int], margin: float, width: int, height: int) -> tuple[int, int, int, int]:
-    """Square around the face with `margin` of its size on each side: (x0, y0, x1, y1), unclamped."""
+def crop_box(
+    box: tuple[int, int, int, int], margin: float, width: int, height: int
+) -> tuple[int, int, int, int]:
+    """Square around the face, `margin` of its size on each side: (x0, y0, x1, y1), unclamped."""
     x, y, w, h = box
     side = max(w, h) * (1.0 + 2.0 * margin)
     cx, cy = x + w / 2.0, y + h / 2.0
@@ -110,8 +132,10 @@ def crop_box(box: tuple[int, int, int, int], margin: float, width: int, height: 
     return x0, y0, x0 + s, y0 + s
 
 
-def crop_face(image: np.ndarray, box: tuple[int, int, int, int], margin: float, size: int) -> np.ndarray:
-    """Crop the margin square, clamped at the borders and padded black there, resized to size x size."""
+def crop_face(
+    image: np.ndarray, box: tuple[int, int, int, int], margin: float, size: int
+) -> np.ndarray:
+    """Crop the margin square, clamped at the borders (padded black there), resized to `size`."""
     height, width = image.shape[:2]
     x0, y0, x1, y1 = crop_box(box, margin, width, height)
     cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
@@ -153,10 +177,15 @@ class VideoFaces:
         """Parse a stamp written by `to_json`."""
         data = json.loads(text)
         data["faces"] = tuple(
-            FaceRow(**{**f, "box": tuple(f["box"]),
-                       "landmarks": {k: tuple(v) for k, v in f["landmarks"].items()}})
+            FaceRow(
+                **{
+                    **f,
+                    "box": tuple(f["box"]),
+                    "landmarks": {k: tuple(v) for k, v in f["landmarks"].items()},
+                }
+            )
             for f in data["faces"]
-        )  # fmt: skip
+        )
         return cls(**data)
 
     def to_json(self) -> str:
@@ -192,7 +221,9 @@ def crop_video_faces(
         for start in range(0, len(frames.frames), DETECT_BATCH):
             batch = frames.frames[start : start + DETECT_BATCH]
             images = [read_rgb(frames_dir / ref.file) for ref in batch]
-            readable = [(ref, img) for ref, img in zip(batch, images, strict=True) if img is not None]
+            readable = [
+                (ref, img) for ref, img in zip(batch, images, strict=True) if img is not None
+            ]
             without_face += len(batch) - len(readable)
             found = detector.detect([img for _, img in readable])
             for (ref, img), detections in zip(readable, found, strict=True):
@@ -202,7 +233,9 @@ def crop_video_faces(
                     crop = crop_face(img, det.box, params.faces.margin, params.faces.crop_size)
                     name = f"{ref.index:06d}_{face_index:02d}.jpg"
                     cv2.imwrite(str(tmp / name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), encode)
-                    rows.append(FaceRow(ref.index, face_index, name, det.box, det.confidence, det.landmarks))
+                    rows.append(
+                        FaceRow(ref.index, face_index, name, det.box, det.confidence, det.landmarks)
+                    )
         result = VideoFaces(
             key=key,
             video_id=frames.video_id,

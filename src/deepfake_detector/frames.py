@@ -91,7 +91,9 @@ def count_frames(path: Path) -> int:
         cap.release()
 
 
-def sample_frames(path: Path, params: FramesParams) -> tuple[float, int, list[tuple[int, np.ndarray]]]:
+def sample_frames(
+    path: Path, params: FramesParams
+) -> tuple[float, int, list[tuple[int, np.ndarray]]]:
     """Decode `path` once, front to back, returning (fps, frame_count, [(index, BGR frame)])."""
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
@@ -115,7 +117,7 @@ def sample_frames(path: Path, params: FramesParams) -> tuple[float, int, list[tu
 
 
 def _decode_sequentially(path: Path, wanted: set[int], last: int) -> list[tuple[int, np.ndarray]]:
-    """grab() every frame, retrieve() only the wanted ones: no seeking, no wasted colour conversion."""
+    """grab() every frame, retrieve() only the wanted ones: no seeking, no wasted decoding."""
     cap = cv2.VideoCapture(str(path))
     picked: list[tuple[int, np.ndarray]] = []
     try:
@@ -131,10 +133,8 @@ def _decode_sequentially(path: Path, wanted: set[int], last: int) -> list[tuple[
     return picked
 
 
-def extract_video_frames(
-    video: VideoRecord, params: Params, root: Path = Path(".")
-) -> VideoFrames:
-    """Sample one video's frames into `frames_dir/<video_id>/`; skip if already done with this key."""
+def extract_video_frames(video: VideoRecord, params: Params, root: Path = Path(".")) -> VideoFrames:
+    """Sample one video's frames into `frames_dir/<video_id>/`; skip if done with this key."""
     key = frames_key(video, params.frames)
     out = root / params.paths.frames_dir / video.video_id
     done = read_stamp(out)

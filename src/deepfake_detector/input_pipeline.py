@@ -47,7 +47,9 @@ def augment(image: tf.Tensor, params: AugmentParams) -> tf.Tensor:
             quality = tf.random.uniform(
                 [], params.jpeg_quality_min, params.jpeg_quality_max + 1, dtype=tf.int32
             )
-            return tf.cast(tf.image.adjust_jpeg_quality(tf.cast(image, tf.uint8), quality), tf.float32)
+            return tf.cast(
+                tf.image.adjust_jpeg_quality(tf.cast(image, tf.uint8), quality), tf.float32
+            )
 
         image = tf.cond(tf.random.uniform([]) < params.jpeg_prob, recompress, lambda: image)
     image.set_shape([None, None, 3])
@@ -77,7 +79,9 @@ def face_dataset(
 
     ds = paths
     if labels is not None:
-        ds = tf.data.Dataset.zip(paths, tf.data.Dataset.from_tensor_slices(labels.astype("float32")))
+        ds = tf.data.Dataset.zip(
+            paths, tf.data.Dataset.from_tensor_slices(labels.astype("float32"))
+        )
     if shuffle_seed is not None:
         ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
     if labels is not None:

@@ -1,4 +1,4 @@
-"""The classifier: MobileNetV2 base (ImageNet weights), its own input scaling, a small binary head."""
+"""The classifier: MobileNetV2 base (ImageNet weights), its own input scaling, a binary head."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KERAS_IMAGENET_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
-BASE_NAME = "mobilenetv2_1.00_224"
 
 
 class WeightsError(RuntimeError):
@@ -33,7 +32,8 @@ def _remedies() -> str:
         "Either set train.base_weights to the path of a MobileNetV2 no-top weights file "
         "(for example mobilenet_v2_1.0_224_no_top.weights.h5), or set train.imagenet_file to "
         "such a file, or let Keras download its ImageNet weights on a machine with internet "
-        f"(it caches them at {keras_cache_file()}). Use train.base_weights: none to train from scratch."
+        f"(it caches them at {keras_cache_file()}). "
+        "Use train.base_weights: none to train from scratch."
     )
 
 
@@ -48,7 +48,9 @@ def resolve_base_weights(params: TrainParams) -> str | None:
         if params.imagenet_file is not None and Path(params.imagenet_file).is_file():
             log.info("ImageNet weights from the local file %s", params.imagenet_file)
             return str(params.imagenet_file)
-        return "imagenet"  # Keras will try to download; build_model turns a failure into WeightsError
+        return (
+            "imagenet"  # Keras will try to download; build_model turns a failure into WeightsError
+        )
     path = Path(choice)
     if not path.is_file():
         raise WeightsError(f"train.base_weights: no such file {path}. {_remedies()}")
@@ -56,7 +58,7 @@ def resolve_base_weights(params: TrainParams) -> str | None:
 
 
 def build_model(params: TrainParams) -> keras.Model:
-    """MobileNetV2 (include_top=False) behind its [-1, 1] scaling, then pooling, dropout, sigmoid."""
+    """MobileNetV2 (no top) behind its [-1, 1] scaling, then pooling, dropout, sigmoid."""
     import keras
 
     weights = resolve_base_weights(params)
@@ -64,7 +66,9 @@ def build_model(params: TrainParams) -> keras.Model:
     try:
         base = keras.applications.MobileNetV2(input_shape=shape, include_top=False, weights=weights)
     except Exception as exc:  # Keras raises many kinds for a failed download or a bad file
-        raise WeightsError(f"cannot load MobileNetV2 weights '{weights}': {exc}. {_remedies()}") from exc
+        raise WeightsError(
+            f"cannot load MobileNetV2 weights '{weights}': {exc}. {_remedies()}"
+        ) from exc
     base.trainable = False
     inputs = keras.Input(shape=shape, name="image")  # RGB, 0..255
     # Exactly keras.applications.mobilenet_v2.preprocess_input (x / 127.5 - 1), as a layer so the
@@ -79,9 +83,7 @@ def build_model(params: TrainParams) -> keras.Model:
 
 def base_of(model: keras.Model) -> keras.Model:
     """The MobileNetV2 sub-model inside `model`."""
-    return model.get_layer(BASE_NAME) if BASE_NAME in [l.name for l in model.layers] else next(
-        layer for layer in model.layers if layer.name.startswith("mobilenetv2")
-    )
+    return next(layer for layer in model.layers if layer.name.startswith("mobilenetv2"))
 
 
 def unfreeze_top(model: keras.Model, n_layers: int) -> None:

@@ -26,8 +26,11 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
     report.details["key"] = cache_keys.register_key(params, root)
     model_dir, eval_dir = root / params.paths.model_dir, root / params.paths.evaluation_dir
     metrics = json.loads((eval_dir / METRICS_FILE).read_text())
-    history = pd.read_csv(model_dir / HISTORY_FILE).to_dict("records") if (
-        model_dir / HISTORY_FILE).stat().st_size > 1 else []  # fmt: skip
+    history = (
+        pd.read_csv(model_dir / HISTORY_FILE).to_dict("records")
+        if (model_dir / HISTORY_FILE).stat().st_size > 1
+        else []
+    )
     score = metrics["video"]["auc"]
     score = float("nan") if score is None else float(score)
     experiment_id = connect(params, root)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_detector.atomic import atomic_path
 from deepfake_detector import cache_keys
+from deepfake_detector.atomic import atomic_path
 from deepfake_detector.config import Params, SplitParams
 from deepfake_detector.faces import INDEX as FACES_INDEX
 from deepfake_detector.reports import StageReport
@@ -65,7 +65,9 @@ def split_faces(faces: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
     fixed = faces.groupby("group")["split"].agg(lambda s: sorted(set(s) - {""}))
     conflicting = fixed[fixed.map(len) > 1]
     if not conflicting.empty:
-        raise SplitError(f"groups with several fixed splits in the manifest: {list(conflicting.index)}")
+        raise SplitError(
+            f"groups with several fixed splits in the manifest: {list(conflicting.index)}"
+        )
     unknown = {s for v in fixed for s in v} - set(SPLITS)
     if unknown:
         raise SplitError(f"unknown split names in the manifest: {sorted(unknown)}")
@@ -83,7 +85,9 @@ def split_dataset(params: Params, root: Path = Path(".")) -> StageReport:
     """Stage: split the faces table by group, check for leakage, and write `split.csv`."""
     report = StageReport("split_dataset")
     report.details["key"] = cache_keys.split_key(params, root)
-    faces = pd.read_csv(root / params.paths.faces_dir / FACES_INDEX, dtype={"split": str, "group": str})
+    faces = pd.read_csv(
+        root / params.paths.faces_dir / FACES_INDEX, dtype={"split": str, "group": str}
+    )
     faces["split"] = faces["split"].fillna("")
     table = split_faces(faces, params.split)
     out_dir = root / params.paths.split_dir

@@ -38,7 +38,9 @@ def connect(params: Params, root: Path = Path(".")) -> str:
         return experiment.experiment_id
     artifacts = (root / params.registry.artifact_root).resolve()
     artifacts.mkdir(parents=True, exist_ok=True)
-    return mlflow.create_experiment(params.registry.experiment, artifact_location=artifacts.as_uri())
+    return mlflow.create_experiment(
+        params.registry.experiment, artifact_location=artifacts.as_uri()
+    )
 
 
 def pip_requirements() -> list[str]:
@@ -55,10 +57,16 @@ def pip_requirements() -> list[str]:
 def git_commit(root: Path = Path(".")) -> str:
     """The checked-out commit, with '-dirty' when the work tree differs; 'unknown' outside git."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha
@@ -127,8 +135,10 @@ def log_training_run(
         mlflow.log_params({k: str(v) for k, v in logged_params.items()})
         for row in history:
             step = int(row["epoch"])
-            mlflow.log_metrics({k: float(v) for k, v in row.items()
-                                if k not in ("epoch", "phase") and _finite(v)}, step=step)  # fmt: skip
+            mlflow.log_metrics(
+                {k: float(v) for k, v in row.items() if k not in ("epoch", "phase") and _finite(v)},
+                step=step,
+            )
         flat = flatten("test", test_metrics)
         mlflow.log_metrics({k: float(v) for k, v in flat.items() if _finite(v)})
         mlflow.set_tags(tags)
@@ -155,14 +165,17 @@ def decide_and_tag(params: Params, version: str, score: float) -> dict[str, Any]
     name, alias = params.registry.model_name, params.registry.alias
     client = MlflowClient()
     holder = current_champion(name, alias)
-    beats = math.isfinite(score) and (holder is None or not math.isfinite(holder.score)
-                                      or score > holder.score)  # fmt: skip
+    beats = math.isfinite(score) and (
+        holder is None or not math.isfinite(holder.score) or score > holder.score
+    )
     decision = alias if beats else "challenger"
     client.set_model_version_tag(name, version, SELECTION_METRIC, f"{score:.6f}")
     client.set_model_version_tag(name, version, "role", decision)
     if holder is not None:
         client.set_model_version_tag(name, version, f"{alias}_at_registration", holder.version)
-        client.set_model_version_tag(name, version, f"{alias}_{SELECTION_METRIC}", f"{holder.score:.6f}")
+        client.set_model_version_tag(
+            name, version, f"{alias}_{SELECTION_METRIC}", f"{holder.score:.6f}"
+        )
     if beats:
         client.set_registered_model_alias(name, alias, version)
     return {

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_detector.atomic import atomic_path
 from deepfake_detector import cache_keys
+from deepfake_detector.atomic import atomic_path
 from deepfake_detector.config import Params
 from deepfake_detector.input_pipeline import face_dataset
 from deepfake_detector.model import build_model, unfreeze_top
@@ -34,7 +34,9 @@ def class_weights(y: np.ndarray) -> dict[int, float]:
     """Weights that make both classes count equally in the loss (n / (2 * n_class))."""
     counts = np.bincount(y.astype(int), minlength=2)
     if counts.min() == 0:
-        raise ValueError(f"training split holds one class only (real={counts[0]}, fake={counts[1]})")
+        raise ValueError(
+            f"training split holds one class only (real={counts[0]}, fake={counts[1]})"
+        )
     return {c: float(len(y) / (2 * counts[c])) for c in (0, 1)}
 
 
@@ -50,9 +52,13 @@ def train_model(params: Params, root: Path = Path(".")) -> StageReport:
     train, val = table[table["split"] == "train"], table[table["split"] == "val"]
     weights = class_weights(train["y"].to_numpy())
     train_ds = face_dataset(
-        list(train["path"]), train["y"].to_numpy(), cfg.image_size, cfg.batch_size,
-        augment_params=cfg.augment, shuffle_seed=cfg.seed,
-    )  # fmt: skip
+        list(train["path"]),
+        train["y"].to_numpy(),
+        cfg.image_size,
+        cfg.batch_size,
+        augment_params=cfg.augment,
+        shuffle_seed=cfg.seed,
+    )
     val_ds = face_dataset(list(val["path"]), val["y"].to_numpy(), cfg.image_size, cfg.batch_size)
 
     model = build_model(cfg)
@@ -68,9 +74,14 @@ def train_model(params: Params, root: Path = Path(".")) -> StageReport:
             monitor="val_auc", mode="max", patience=cfg.patience, restore_best_weights=True
         )
         result = model.fit(
-            train_ds, validation_data=val_ds, epochs=initial_epoch + epochs,
-            initial_epoch=initial_epoch, class_weight=weights, callbacks=[stop], verbose=2,
-        )  # fmt: skip
+            train_ds,
+            validation_data=val_ds,
+            epochs=initial_epoch + epochs,
+            initial_epoch=initial_epoch,
+            class_weight=weights,
+            callbacks=[stop],
+            verbose=2,
+        )
         frame = pd.DataFrame(result.history)
         frame.insert(0, "epoch", result.epoch)
         frame.insert(1, "phase", phase)

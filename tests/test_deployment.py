@@ -1,0 +1,121 @@
+"""The scheduled deployment served against a real Prefect server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import BIN, make_project, run_env
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    """Poll `check` until it returns something truthy, for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if value := check():
+                return value
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def start(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def test_served_deployment_has_the_schedule_runs_and_survives_a_server_kill(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project")
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = run_env(project)
+    env.update(
+        {
+            "PREFECT_API_URL": api,
+            "PREFECT_SERVER_API_HOST": "127.0.0.1",
+            "PREFECT_SERVER_API_PORT": str(port),
+            "PREFECT_UI_ENABLED": "false",
+        }
+    )
+    server_cmd = [
+        str(BIN / "prefect"),
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    server = start(server_cmd, project, env, tmp_path / "server.log")
+    serve = None
+    try:
+        wait_for(lambda: requests.get(f"{api}/health", timeout=2).ok, 90, "the Prefect server")
+        serve = start([str(BIN / "deepfake"), "serve"], project, env, tmp_path / "serve.log")
+        url = f"{api}/deployments/name/deepfake-pipeline/retrain"
+        deployment = wait_for(
+            lambda: (r := requests.get(url, timeout=5)).ok and r.json(),
+            120,
+            "the deployment to register",
+        )
+        crons = [s["schedule"].get("cron") for s in deployment["schedules"]]
+        assert crons == ["0 3 * * 1"]
+
+        created = requests.post(
+            f"{api}/deployments/{deployment['id']}/create_flow_run", json={}, timeout=10
+        )
+        created.raise_for_status()
+        flow_run = f"{api}/flow_runs/{created.json()['id']}"
+
+        def finished() -> str | None:
+            state = requests.get(flow_run, timeout=5).json()["state"]["type"]
+            return state if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+        assert wait_for(finished, 400, "the triggered flow run") == "COMPLETED", (
+            tmp_path / "serve.log"
+        ).read_text()[-3000:]
+        assert (project / "models/registration/report.json").exists()
+
+        # A server killed hard restarts on the same database, deployment and run history intact.
+        stop(serve)
+        serve = None
+        stop(server, signal.SIGKILL)
+        server = start(server_cmd, project, env, tmp_path / "server2.log")
+        wait_for(lambda: requests.get(f"{api}/health", timeout=2).ok, 90, "the restarted server")
+        assert requests.get(url, timeout=5).ok
+        assert requests.get(flow_run, timeout=5).json()["state"]["type"] == "COMPLETED"
+    finally:
+        if serve is not None:
+            stop(serve)
+        stop(server)
