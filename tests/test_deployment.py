@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 from conftest import BIN, make_project, run_env
@@ -106,6 +107,18 @@ def test_served_deployment_has_the_schedule_runs_and_survives_a_server_kill(tmp_
             tmp_path / "serve.log"
         ).read_text()[-3000:]
         assert (project / "models/registration/report.json").exists()
+        # The run's process reports Completed a moment before it exits; stopping the runner
+        # before that would mark the run cancelled.
+        runner = psutil.Process(serve.pid)
+
+        def run_process_gone() -> bool:
+            return not [
+                child
+                for child in runner.children()
+                if "resource_tracker" not in " ".join(child.cmdline())
+            ]
+
+        wait_for(run_process_gone, 120, "the flow-run process to exit")
 
         # A server killed hard restarts on the same database, deployment and run history intact.
         stop(serve)
