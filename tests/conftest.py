@@ -109,3 +109,11 @@ def stages_run(output: str) -> list[str]:
 def project(tmp_path: Path) -> Path:
     """A fresh small project in a temp folder."""
     return make_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small project after a full `dvc repro`: a registered champion with its settings."""
+    project = make_project(tmp_path_factory.mktemp("trained") / "project")
+    run(["dvc", "repro"], project)
+    return project

@@ -23,7 +23,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "download_videos": ("download", "manifest"),
     "split_dataset": ("split",),
     "train_model": ("train", "model", "input_pipeline"),
-    "evaluate_model": ("evaluate", "metrics"),
+    "evaluate_model": ("evaluate", "metrics", "predict", "calibration", "tracks"),
     "register_model": ("register", "tracking"),
 }
 
@@ -86,12 +86,14 @@ def evaluate_key(params: Params, root: Path = Path(".")) -> str:
 def register_key(params: Params, root: Path = Path(".")) -> str:
     """register_model: its code, the registry section, the model file and the test metrics."""
     from deepfake_detector.evaluate import METRICS_FILE
+    from deepfake_detector.predict import INFERENCE_FILE
     from deepfake_detector.train import MODEL_FILE
 
     model = file_sha256(root / params.paths.model_dir / MODEL_FILE)
     metrics = file_sha256(root / params.paths.evaluation_dir / METRICS_FILE)
+    inference = file_sha256(root / params.paths.evaluation_dir / INFERENCE_FILE)
     return content_key(
-        stage_code("register_model"), params.registry, _paths(params), model, metrics
+        stage_code("register_model"), params.registry, _paths(params), model, metrics, inference
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -77,6 +78,161 @@ def serve(params: ParamsOption = DEFAULT_PARAMS) -> None:
     from flows.pipeline import serve_deployment
 
     serve_deployment(str(params))
+
+
+DEFAULT_MODEL = "models:/deepfake-detector@champion"
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Registry URI (models:/NAME@ALIAS, models:/NAME/VERSION) or a local model.keras.",
+    ),
+]
+
+
+def _detector(model: str, config: Path | None, params_path: Path):  # type: ignore[no-untyped-def]
+    """Load the model quietly; registry URIs use the tracking URI from params or the env."""
+    from deepfake_detector.predict import load_detector
+
+    if model.startswith(("models:/", "runs:/")):
+        import mlflow
+
+        from deepfake_detector.tracking import tracking_uri
+
+        mlflow.set_tracking_uri(tracking_uri(load_params(params_path)))
+    return load_detector(model, config)
+
+
+def _inputs(paths: list[Path]) -> list[Path]:
+    """Files as given; folders expanded recursively to the images and videos inside."""
+    from deepfake_detector.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+    media = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in media)
+        else:
+            out.append(path)
+    return out
+
+
+@app.command()
+def predict(
+    paths: Annotated[list[Path], typer.Argument(help="Images, videos or folders (recursive).")],
+    model: ModelOption = DEFAULT_MODEL,
+    config: Annotated[
+        Path | None, typer.Option(help="inference.json for a local model (default: beside it).")
+    ] = None,
+    frames: Annotated[
+        int | None, typer.Option(help="Frames to sample per video (default: as in training).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")] = False,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Real or fake? A verdict per image or video, with per-face evidence."""
+    from tqdm import tqdm
+
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    detector = _detector(model, config, params)
+    files = _inputs(paths)
+    failed = 0
+    results = []
+    for path in tqdm(files, desc="predict", unit="file", disable=None, file=sys.stderr):
+        result = detector.predict_path(path, frames)
+        failed += result["verdict"] == "error"
+        if as_json:
+            typer.echo(json.dumps(result, default=float))
+        else:
+            results.append(result)
+    if not as_json:
+        _print_table(results, detector.ref.label())
+    if failed or not files:
+        raise typer.Exit(1)
+
+
+def _print_table(results: list[dict], model_label: str) -> None:
+    """A readable table: one row per input."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Verdicts by {model_label}")
+    table.add_column("path", overflow="fold")
+    for column in ("verdict", "P(fake)", "faces", "note"):
+        table.add_column(column)
+    for r in results:
+        p = "" if r["p_fake"] is None else f"{r['p_fake']:.3f}"
+        note = r.get("error", "")
+        if r.get("kind") == "video" and "tracks" in r:
+            note = f"{len(r['tracks'])} track(s), {r['frames_sampled']} frames"
+        table.add_row(r["path"], r["verdict"], p, str(len(r["faces"])), note)
+    Console().print(table)
+
+
+@app.command(name="app")
+def serve_app(
+    model: ModelOption = DEFAULT_MODEL,
+    config: Annotated[Path | None, typer.Option(help="inference.json for a local model.")] = None,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the app.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: the first free one from 7860).")] = 7860,
+    max_file_size: Annotated[str, typer.Option(help="Largest upload accepted.")] = "50mb",
+    concurrency: Annotated[int, typer.Option(help="Analyses running at once.")] = 2,
+    queue_size: Annotated[int, typer.Option(help="Requests waiting at most.")] = 64,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """The web app: upload a picture or a clip, get a verdict with per-face evidence."""
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    from deepfake_detector.app import build_app, demo_examples
+
+    detector = _detector(model, config, params)
+    settings = load_params(params)
+    images, videos = demo_examples(settings.paths.frames_dir, settings.paths.demo_dir)
+    demo = build_app(detector, images, videos)
+    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
+    demo.launch(
+        server_name=host,
+        server_port=port or None,
+        max_file_size=max_file_size,
+        show_error=False,
+        footer_links=["api"],
+    )
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="Only tflite for now.")] = "tflite",
+    quantize: Annotated[
+        str, typer.Option(help="none (float32), float16 weights, or int8 (float in and out).")
+    ] = "none",
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Registry URI or local model.keras.")
+    ] = "models/detector/model.keras",
+    out: Annotated[Path, typer.Option(help="Folder for the exported model and its report.")] = Path(
+        "models/export"
+    ),
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Export for devices (TFLite) and report agreement with the Keras model on the test split."""
+    if fmt != "tflite":
+        typer.echo(f"error: unsupported format {fmt!r}; supported: tflite", err=True)
+        raise typer.Exit(2)
+    if quantize not in ("none", "float16", "int8"):
+        typer.echo(f"error: --quantize must be none, float16 or int8, not {quantize!r}", err=True)
+        raise typer.Exit(2)
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    from deepfake_detector.export import export_tflite
+
+    settings = load_params(params)
+    if model.startswith("models:/"):
+        _detector(model, None, params)  # points MLflow at the tracking store
+    report = export_tflite(settings, model, out, quantize)  # type: ignore[arg-type]
+    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 
 def main() -> None:

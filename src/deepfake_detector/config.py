@@ -121,10 +121,17 @@ class TrainParams(Section):
 
 
 class EvaluateParams(Section):
-    """How `evaluate_model` scores the test split."""
+    """How `evaluate_model` calibrates on the validation split and scores the test split."""
 
-    threshold: float = Field(0.5, gt=0, lt=1)
+    threshold: Literal["auto"] | float = "auto"
+    calibrate: bool = True
     batch_size: int = Field(64, ge=1)
+
+    @model_validator(mode="after")
+    def _threshold_in_range(self) -> EvaluateParams:
+        if self.threshold != "auto" and not 0 < float(self.threshold) < 1:
+            raise ValueError("threshold must be 'auto' or a number between 0 and 1")
+        return self
 
 
 class RegistryParams(Section):

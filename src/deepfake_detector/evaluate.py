@@ -11,11 +11,14 @@ import pandas as pd
 
 from deepfake_detector import cache_keys
 from deepfake_detector.atomic import atomic_path, write_json
+from deepfake_detector.calibration import Calibration, fit_calibration
 from deepfake_detector.config import Params
-from deepfake_detector.input_pipeline import face_dataset
+from deepfake_detector.faces import read_rgb
 from deepfake_detector.metrics import binary_metrics, curves
 from deepfake_detector.model import load_model
+from deepfake_detector.predict import INFERENCE_FILE, Detector, InferenceConfig, ModelRef
 from deepfake_detector.reports import StageReport
+from deepfake_detector.tracks import link_tracks, video_score
 from deepfake_detector.train import MODEL_FILE, read_split
 
 log = logging.getLogger(__name__)
@@ -23,18 +26,16 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
 VIDEO_PREDICTIONS_FILE = "video_predictions.csv"
+CHUNK = 256
 
 
-def score_faces(
-    model_path: Path, files: list[Path], image_size: int, batch_size: int
-) -> np.ndarray:
-    """P(fake) of each face crop, in order."""
-    import tensorflow as tf
-
-    model = load_model(model_path)
-    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    ds = face_dataset(files, None, image_size, batch_size)
-    return np.concatenate([infer(batch).numpy().ravel() for batch in ds]) if files else np.array([])
+def score_files(detector: Detector, files: list[Path]) -> np.ndarray:
+    """Uncalibrated P(fake) of face-crop files, through the one inference path."""
+    out = []
+    for start in range(0, len(files), CHUNK):
+        crops = [read_rgb(f) for f in files[start : start + CHUNK]]
+        out.append(detector.raw_scores([c for c in crops if c is not None]))
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def frame_scores(faces: pd.DataFrame) -> pd.DataFrame:
@@ -44,14 +45,27 @@ def frame_scores(faces: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def video_scores(frames: pd.DataFrame) -> pd.DataFrame:
-    """A video's score is the mean of its frame scores (averaging over time damps single misses)."""
-    return frames.groupby("video_id", as_index=False).agg(
-        label=("label", "first"),
-        group=("group", "first"),
-        p_fake=("p_fake", "mean"),
-        frames=("frame_index", "size"),
-    )
+def video_scores(faces: pd.DataFrame) -> pd.DataFrame:
+    """A video's score: faces linked into tracks, the most suspicious track (see tracks.py)."""
+    rows = []
+    for video_id, faces_of in faces.groupby("video_id", sort=True):
+        position = {f: n for n, f in enumerate(sorted(faces_of["frame_index"].unique()))}
+        items = [
+            (position[r.frame_index], (int(r.x), int(r.y), int(r.w), int(r.h)), float(r.p_fake))
+            for r in faces_of.itertuples()
+        ]
+        tracks, _ = link_tracks(items)
+        rows.append(
+            {
+                "video_id": video_id,
+                "label": faces_of["label"].iloc[0],
+                "group": faces_of["group"].iloc[0],
+                "p_fake": video_score(tracks),
+                "tracks": len(tracks),
+                "frames": faces_of["frame_index"].nunique(),
+            }
+        )
+    return pd.DataFrame(rows, columns=["video_id", "label", "group", "p_fake", "tracks", "frames"])
 
 
 def _clean(obj: object) -> object:
@@ -103,33 +117,48 @@ def plot_figures(out_dir: Path, level_curves: dict[str, tuple[dict, dict]], metr
 
 
 def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
-    """Stage: score the test split; write metrics, predictions, curve data and figures."""
+    """Stage: fit calibration and threshold on val; score test; write metrics, curves, figures."""
     report = StageReport("evaluate_model")
     report.details["key"] = cache_keys.evaluate_key(params, root)
-    threshold = params.evaluate.threshold
     table = read_split(params, root)
-    test = table[table["split"] == "test"].copy()
-    test["p_fake"] = score_faces(
-        root / params.paths.model_dir / MODEL_FILE,
-        list(test["path"]),
-        params.train.image_size,
-        params.evaluate.batch_size,
+    model = load_model(root / params.paths.model_dir / MODEL_FILE)
+    uncalibrated = InferenceConfig(
+        params.train.image_size, params.faces, params.frames, Calibration()
     )
+    source = ModelRef(source=str(params.paths.model_dir))
+    detector = Detector(model, uncalibrated, source, params.evaluate.batch_size)
+    val = table[table["split"] == "val"].copy()
+    test = table[table["split"] == "test"].copy()
+    val["p_raw"] = score_files(detector, list(val["path"]))
+    test["p_raw"] = score_files(detector, list(test["path"]))
+
+    fixed = None if params.evaluate.threshold == "auto" else float(params.evaluate.threshold)
+    val_frames = frame_scores(val.assign(p_fake=val["p_raw"]))
+    calibration = fit_calibration(
+        (val_frames["label"] == "fake").to_numpy(int), val_frames["p_fake"].to_numpy(), fixed
+    )
+    if not params.evaluate.calibrate:
+        calibration = Calibration(threshold=calibration.threshold, fitted_on=calibration.fitted_on)
+    test["p_fake"] = calibration.apply(test["p_raw"].to_numpy()) if len(test) else []
+
     frames = frame_scores(test)
-    videos = video_scores(frames)
-    levels = {"frame": frames, "video": videos}
+    videos = video_scores(test)
     metrics: dict[str, dict] = {}
     level_curves = {}
-    for level, frame in levels.items():
+    for level, frame in {"frame": frames, "video": videos}.items():
         y = (frame["label"] == "fake").to_numpy(int)
-        metrics[level] = binary_metrics(y, frame["p_fake"].to_numpy(), threshold)
+        metrics[level] = binary_metrics(y, frame["p_fake"].to_numpy(float), calibration.threshold)
         if metrics[level]["n_fake"] in (0, len(y)):
             report.details.setdefault("warnings", []).append(f"{level}: test split holds one class")
             level_curves[level] = ({"fpr": [], "tpr": []}, {"recall": [], "precision": []})
         else:
-            level_curves[level] = curves(y, frame["p_fake"].to_numpy())
+            level_curves[level] = curves(y, frame["p_fake"].to_numpy(float))
     out_dir = root / params.paths.evaluation_dir
     write_json(out_dir / METRICS_FILE, _clean(metrics))
+    config = InferenceConfig(
+        params.train.image_size, params.faces, params.frames, calibration, _clean(_summary(metrics))
+    )
+    write_json(out_dir / INFERENCE_FILE, config.to_dict())
     with atomic_path(out_dir / PREDICTIONS_FILE) as tmp:
         test.drop(columns=["path", "y"]).to_csv(tmp, index=False)
     with atomic_path(out_dir / VIDEO_PREDICTIONS_FILE) as tmp:
@@ -140,9 +169,20 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
         with atomic_path(out_dir / f"pr_{level}.csv") as tmp:
             pd.DataFrame(pr).to_csv(tmp, index=False)
     plot_figures(out_dir, level_curves, metrics)
+    report.count("val_faces", len(val))
     report.count("test_faces", len(test))
     report.count("test_frames", len(frames))
     report.count("test_videos", len(videos))
+    report.details["calibration"] = calibration.to_dict()
     report.details["video_auc"] = metrics["video"]["auc"]
     report.details["frame_auc"] = metrics["frame"]["auc"]
     return report.finish(out_dir)
+
+
+def _summary(metrics: dict[str, dict]) -> dict[str, float]:
+    """The headline test numbers shown with the model (app, registry)."""
+    return {
+        f"{level}_{name}": metrics[level][name]
+        for level in ("frame", "video")
+        for name in ("auc", "ap", "eer", "log_loss", "accuracy")
+    }

@@ -12,6 +12,7 @@ from deepfake_detector import cache_keys
 from deepfake_detector.config import Params
 from deepfake_detector.evaluate import METRICS_FILE
 from deepfake_detector.keys import file_sha256
+from deepfake_detector.predict import INFERENCE_FILE
 from deepfake_detector.reports import REPORT_NAME, StageReport
 from deepfake_detector.split import SPLIT_FILE
 from deepfake_detector.tracking import connect, decide_and_tag, git_commit, log_training_run
@@ -43,6 +44,7 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
         history=history,
         test_metrics=metrics,
         artifacts=[p for p in artifacts if p.exists()],
+        inference=json.loads((eval_dir / INFERENCE_FILE).read_text()),
         tags={
             "git_commit": git_commit(root),
             "data_version": file_sha256(root / params.paths.split_dir / SPLIT_FILE)[:16],

@@ -1,18 +1,29 @@
-"""The only module that talks to MLflow: runs, model logging, registry versions and aliases."""
+"""The only module that talks to MLflow: runs, the model format, registry versions and aliases.
+
+The registered model is MLflow's Keras flavour (so `mlflow.keras.load_model` works) plus this
+project's flavour: the inference settings (`inference.json`) ride along, and the pyfunc loader is
+this module, so `mlflow.pyfunc.load_model` and `mlflow models serve` answer with the full
+inference path (faces found, scored, calibrated) for base64-encoded images.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepfake_detector.config import Params
+
+if TYPE_CHECKING:
+    from deepfake_detector.predict import Detector, ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +133,11 @@ def log_training_run(
     test_metrics: dict[str, Any],
     artifacts: list[Path],
     tags: dict[str, str],
+    inference: dict[str, Any],
 ) -> Logged:
     """One MLflow run: params, per-epoch metrics, test metrics, figures, tags, and the model."""
     import mlflow
+    from mlflow.models import Model
 
     from deepfake_detector.model import load_model
 
@@ -144,10 +157,13 @@ def log_training_run(
         mlflow.set_tags(tags)
         for path in artifacts:
             mlflow.log_artifact(str(path))
-        info = mlflow.keras.log_model(
-            load_model(model_path),
+        info = Model.log(
+            artifact_path=None,
             name="model",
+            flavor=sys.modules[__name__],
             registered_model_name=params.registry.model_name,
+            keras_model=load_model(model_path),
+            inference=inference,
             pip_requirements=pip_requirements(),
         )
     version = str(info.registered_model_version)
@@ -185,3 +201,143 @@ def decide_and_tag(params: Params, version: str, score: float) -> dict[str, Any]
         "previous_champion": None if holder is None else holder.version,
         f"previous_champion_{SELECTION_METRIC}": None if holder is None else holder.score,
     }
+
+
+FLAVOR = "deepfake_detector"
+KERAS_FILE = Path("data") / "model.keras"
+
+
+def save_model(
+    path: str,
+    mlflow_model: Any = None,
+    *,
+    keras_model: Any,
+    inference: dict[str, Any],
+    pip_requirements: list[str] | None = None,
+) -> None:
+    """Write the model directory: Keras flavour, inference settings, and this module as loader."""
+    import mlflow.keras
+    from mlflow.models import Model
+
+    from deepfake_detector import __version__
+    from deepfake_detector.predict import INFERENCE_FILE
+
+    mlflow_model = mlflow_model if mlflow_model is not None else Model()
+    mlflow.keras.save_model(
+        keras_model, path, mlflow_model=mlflow_model, pip_requirements=pip_requirements
+    )
+    (Path(path) / INFERENCE_FILE).write_text(json.dumps(inference, indent=2))
+    mlflow_model.add_flavor(
+        FLAVOR, inference=INFERENCE_FILE, keras_model=str(KERAS_FILE), package_version=__version__
+    )
+    mlflow_model.flavors["python_function"]["loader_module"] = __name__
+    mlflow_model.save(str(Path(path) / "MLmodel"))
+
+
+def _registry_ref(source: str, run_id: str | None) -> ModelRef:
+    """Name and version of the registered version made from `run_id`, if the registry says."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from deepfake_detector.predict import ModelRef
+
+    if run_id:
+        try:
+            versions = MlflowClient().search_model_versions(f"run_id='{run_id}'")
+        except (MlflowException, OSError) as exc:
+            log.warning("registry lookup failed: %s", exc)
+            versions = []
+        if versions:
+            v = max(versions, key=lambda v: int(v.version))
+            return ModelRef(source, v.name, str(v.version), run_id)
+    return ModelRef(source, run_id=run_id)
+
+
+def _load_detector(folder: Path, ref: ModelRef) -> Detector:
+    from deepfake_detector.model import load_model
+    from deepfake_detector.predict import INFERENCE_FILE, Detector, InferenceConfig
+
+    return Detector(
+        load_model(folder / KERAS_FILE), InferenceConfig.read(folder / INFERENCE_FILE), ref
+    )
+
+
+def fetch_registered_model(uri: str) -> tuple[Path, ModelRef]:
+    """Download a registered model (`models:/name@alias`, `models:/name/3`); say which it is."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from deepfake_detector.predict import ModelRef
+
+    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    client = MlflowClient()
+    if uri.startswith("models:/"):
+        rest = uri.removeprefix("models:/")
+        if "@" in rest:
+            name, alias = rest.split("@", 1)
+            version = client.get_model_version_by_alias(name, alias)
+        else:
+            name, number = rest.rsplit("/", 1)
+            version = client.get_model_version(name, number)
+        return folder, ModelRef(uri, version.name, str(version.version), version.run_id)
+    return folder, ModelRef(uri)
+
+
+class PyfuncDetector:
+    """The MLflow pyfunc: base64 images in, per-face results out (see the README for JSON)."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+
+    def predict(
+        self, model_input: Any, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """One result per input image; a bad image gives verdict `error` with the reason."""
+        import base64
+        import binascii
+
+        from deepfake_detector.images import InputError, read_image
+
+        results = []
+        for i, encoded in enumerate(_images_of(model_input)):
+            try:
+                rgb = read_image(base64.b64decode(encoded, validate=True))
+                result = self.detector.predict_image(rgb)
+            except (InputError, binascii.Error, ValueError, TypeError) as exc:
+                result = {
+                    "kind": "image",
+                    "verdict": "error",
+                    "p_fake": None,
+                    "faces": [],
+                    "error": f"image {i}: {exc}",
+                    "model": self.detector.ref.to_dict(),
+                }
+            results.append({"index": i, **result})
+        return results
+
+
+def _images_of(model_input: Any) -> list[str]:
+    """The base64 strings in a DataFrame column `image`, a dict {'image': [...]}, or a list."""
+    import pandas as pd
+
+    if isinstance(model_input, pd.DataFrame):
+        if "image" not in model_input.columns:
+            raise ValueError("expected a column named 'image' holding base64-encoded images")
+        return [str(v) for v in model_input["image"]]
+    if isinstance(model_input, dict):
+        value = model_input.get("image", model_input.get("images"))
+        if value is None:
+            raise ValueError("expected the key 'image' holding base64-encoded images")
+        return [value] if isinstance(value, str) else [str(v) for v in list(value)]
+    if isinstance(model_input, str):
+        return [model_input]
+    return [str(v) for v in model_input]
+
+
+def _load_pyfunc(path: str) -> PyfuncDetector:
+    """MLflow's pyfunc entry point for this flavour."""
+    from mlflow.models import Model
+
+    folder = Path(path)
+    run_id = Model.load(str(folder / "MLmodel")).run_id
+    return PyfuncDetector(_load_detector(folder, _registry_ref(str(folder), run_id)))

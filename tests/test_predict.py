@@ -1,0 +1,80 @@
+"""The one inference path with the real MTCNN and a small Keras model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from media import no_face, one_face, pan_video, save_rgb, two_faces
+
+from deepfake_detector.calibration import Calibration
+from deepfake_detector.config import FacesParams, FramesParams
+from deepfake_detector.predict import Detector, InferenceConfig, ModelRef, load_detector
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255.0),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(1, activation="sigmoid")])  # fmt: skip
+    config = InferenceConfig(32, FacesParams(), FramesParams(count=4), Calibration(threshold=0.5))
+    return Detector(model, config, ModelRef("tiny", "test-model", "7"))
+
+
+def test_image_with_one_face(detector: Detector) -> None:
+    result = detector.predict_image(one_face())
+    assert result["verdict"] in ("real", "fake") and len(result["faces"]) == 1
+    face = result["faces"][0]
+    assert len(face["box"]) == 4 and 0 <= face["p_fake"] <= 1
+    assert result["p_fake"] == face["p_fake"]
+    assert result["model"]["version"] == "7"
+
+
+def test_image_with_several_faces_takes_the_most_suspicious(detector: Detector) -> None:
+    result = detector.predict_image(two_faces())
+    assert len(result["faces"]) == 2
+    assert result["p_fake"] == max(f["p_fake"] for f in result["faces"])
+    expected = "fake" if result["p_fake"] >= detector.threshold else "real"
+    assert result["verdict"] == expected
+
+
+def test_no_face_is_never_scored_as_a_whole(detector: Detector) -> None:
+    result = detector.predict_image(no_face())
+    assert result["verdict"] == "no_face" and result["p_fake"] is None and result["faces"] == []
+
+
+def test_video_tracks_and_timeline(detector: Detector, tmp_path: Path) -> None:
+    result = detector.predict_path(pan_video(tmp_path / "pan.mp4"), frames=4)
+    assert result["kind"] == "video" and result["frames_sampled"] == 4
+    assert len(result["tracks"]) == 1 and result["tracks"][0]["faces"] == 4
+    assert [f["track"] for f in result["faces"]] == [0, 0, 0, 0]
+    assert result["p_fake"] == pytest.approx(np.mean([f["p_fake"] for f in result["faces"]]))
+    assert [t["frame"] for t in result["timeline"]] == [0, 4, 7, 11]
+
+
+def test_unreadable_files_give_verdict_error(detector: Detector, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff" + b"junk" * 100)
+    result = detector.predict_path(bad)
+    assert result["verdict"] == "error" and "bad.jpg" in result["error"]
+    video = tmp_path / "bad.mp4"
+    video.write_bytes(b"junk" * 100)
+    assert detector.predict_path(video)["verdict"] == "error"
+    good = detector.predict_path(save_rgb(tmp_path / "ok.png", one_face()))
+    assert good["verdict"] in ("real", "fake") and good["path"].endswith("ok.png")
+
+
+def test_local_model_needs_its_inference_settings(tmp_path: Path, detector: Detector) -> None:
+    import json
+
+    path = tmp_path / "model.keras"
+    detector.model.save(path)
+    with pytest.raises(FileNotFoundError, match=r"inference\.json"):
+        load_detector(path)
+    (tmp_path / "inference.json").write_text(json.dumps(detector.config.to_dict()))
+    again = load_detector(path)
+    assert again.config == detector.config

@@ -1,0 +1,182 @@
+"""Verdicts through every front end, against real running parts: CLI, Gradio app, MLflow REST."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import BIN, REPO, run, run_env, shared_path
+from media import no_face, one_face, save_rgb, two_faces
+
+pytestmark = pytest.mark.slow
+CHAMPION = "models:/deepfake-detector@champion"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"{url} did not answer in {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def start(cmd: list[str], project: Path, log: Path) -> subprocess.Popen:
+    env = run_env(project) | {"MLFLOW_TRACKING_URI": "sqlite:///mlruns/mlflow.db"}
+    return subprocess.Popen(cmd, cwd=project, env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def predict_json(project: Path, *inputs: str, check: bool = True) -> tuple[int, list[dict]]:
+    result = run(["deepfake", "predict", "--json", "--frames", "4", *inputs], project, check=check)
+    return result.returncode, [
+        json.loads(line) for line in result.stdout.splitlines() if line.strip()
+    ]
+
+
+def test_cli_gives_a_verdict_for_every_shared_frame_and_video(trained_project: Path) -> None:
+    frames = shared_path("data", "dfd", "frames")
+    dfd = shared_path("data", "dfd", "videos")
+    dfdc = shared_path("data", "dfdc")
+    code, results = predict_json(trained_project, str(frames), str(dfd), str(dfdc))
+    assert code == 0
+    assert len(results) == 48 + 3 + 3
+    for r in results:
+        assert r["verdict"] in ("real", "fake", "no_face"), r
+        assert {"path", "verdict", "p_fake", "faces", "model"} <= set(r)
+        assert r["model"]["name"] == "deepfake-detector" and r["model"]["version"]
+        for face in r["faces"]:
+            assert len(face["box"]) == 4 and 0 <= face["p_fake"] <= 1
+            if r["kind"] == "video":
+                assert isinstance(face["track"], int)
+    assert sum(r["verdict"] == "no_face" for r in results if r["kind"] == "image") <= 2
+
+
+def test_cli_reports_an_unreadable_file_and_goes_on(trained_project: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(2000))
+    good = save_rgb(tmp_path / "face.png", one_face())
+    code, results = predict_json(trained_project, str(bad), str(good), check=False)
+    assert code == 1
+    by_name = {Path(r["path"]).name: r for r in results}
+    assert by_name["broken.jpg"]["verdict"] == "error" and by_name["broken.jpg"]["error"]
+    assert by_name["face.png"]["verdict"] in ("real", "fake")
+    table = run(["deepfake", "predict", str(good)], trained_project).stdout
+    assert "face.png" in table and "deepfake-detector v" in table
+
+
+def test_gradio_app_over_http(trained_project: Path, tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    port = free_port()
+    log = tmp_path / "app.log"
+    app = start([str(BIN / "deepfake"), "app", "--port", str(port)], trained_project, log)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_http(url, 120, app, log)
+        client = Client(url, verbose=False)
+        images = {
+            "one": save_rgb(tmp_path / "one.jpg", one_face()),
+            "two": save_rgb(tmp_path / "two.png", two_faces()),
+            "none": save_rgb(tmp_path / "none.png", no_face()),
+        }
+        corrupt = tmp_path / "corrupt.jpg"
+        corrupt.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(3000))
+        answers = {
+            k: client.predict(handle_file(str(v)), api_name="/predict_image")
+            for k, v in images.items()
+        }
+        for name, faces in (("one", 1), ("two", 2)):
+            text, boxes, cams, result = answers[name]
+            assert result["verdict"] in ("real", "fake") and len(result["faces"]) == faces
+            assert "Verdict:" in text and Path(boxes).exists() and len(cams) == faces
+        assert answers["none"][3]["verdict"] == "no_face" and "No face found" in answers["none"][0]
+        text, _, _, result = client.predict(handle_file(str(corrupt)), api_name="/predict_image")
+        assert result["verdict"] == "error" and "Cannot analyse" in text and "Traceback" not in text
+        clip = sorted((trained_project / "data/demo/videos/fake").glob("*.mp4"))[0]
+        text, _, line, result = client.predict(
+            handle_file(str(clip)), api_name="/predict_video"
+        )
+        assert result["verdict"] in ("real", "fake") and result["tracks"] and "Verdict:" in text
+        assert len(line["data"]) == result["frames_sampled"] - result["frames_without_face"]
+
+        if shutil.which("chromium") and shutil.which("chromedriver"):
+            shot = tmp_path / "app.png"
+            out = subprocess.run([sys.executable, str(REPO / "docs/screenshot.py"), url,
+                                  str(images["one"]), str(shot)],
+                                 capture_output=True, text=True, timeout=180)  # fmt: skip
+            assert out.returncode == 0, out.stderr[-2000:]
+            assert out.stdout.startswith("Verdict:"), out.stdout
+            assert shot.stat().st_size > 20_000
+        else:
+            pytest.skip("Debian's chromium and chromedriver are needed for the screenshot check")
+    finally:
+        stop(app)
+
+
+def test_mlflow_models_serve_answers_invocations(trained_project: Path, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    cmd = [str(BIN / "mlflow"), "models", "serve", "-m", CHAMPION, "--env-manager", "local",
+           "-h", "127.0.0.1", "-p", str(port), "--workers", "1"]  # fmt: skip
+    server = start(cmd, trained_project, log)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", 180, server, log)
+        encoded = base64.b64encode(
+            save_rgb(tmp_path / "two.jpg", two_faces()).read_bytes()
+        ).decode()
+        body = {
+            "dataframe_split": {"columns": ["image"], "data": [[encoded], ["bm90IGFuIGltYWdl"]]}
+        }
+        answer = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=120)
+        assert answer.status_code == 200, answer.text[:2000]
+        first, second = answer.json()["predictions"]
+        assert len(first["faces"]) == 2 and first["verdict"] in ("real", "fake")
+        assert first["model"]["name"] == "deepfake-detector" and first["model"]["version"]
+        assert second["verdict"] == "error"
+        inputs = requests.post(f"http://127.0.0.1:{port}/invocations",
+                               json={"inputs": {"image": [encoded]}}, timeout=120)  # fmt: skip
+        assert inputs.status_code == 200 and len(inputs.json()["predictions"][0]["faces"]) == 2
+    finally:
+        stop(server)
+
+
+def test_tflite_export_agrees_with_keras(trained_project: Path) -> None:
+    out = run(
+        ["deepfake", "export", "--format", "tflite", "--quantize", "float16"], trained_project
+    ).stdout
+    report = json.loads(out[out.index("{") :])["details"]
+    assert Path(trained_project / report["file"]).stat().st_size == report["bytes"] > 1_000_000
+    assert report["max_abs_diff_p_fake"] < 0.02
+    assert report["auc_keras"] == pytest.approx(report["auc_tflite"], abs=0.02)
