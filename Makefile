@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GRADIO_ANALYTICS_ENABLED := False
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast lint flow serve prefect-ui mlflow-ui dag metrics clean
+.PHONY: help setup demo test test-fast lint flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -51,6 +51,21 @@ mlflow-ui: setup  ## start the MLflow UI on 127.0.0.1:5000
 
 dag: setup  ## print the pipeline DAG as Mermaid
 	$(BIN)/dvc dag --mermaid
+
+app: setup  ## the web app on 127.0.0.1:7860, answering with the registry's champion
+	$(BIN)/deepfake app
+
+serve-model: setup  ## REST: the champion behind `mlflow models serve` on 127.0.0.1:5001
+	MLFLOW_TRACKING_URI=sqlite:///mlruns/mlflow.db MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+	  $(BIN)/mlflow models serve -m models:/deepfake-detector@champion --env-manager local \
+	  -h 127.0.0.1 -p 5001 --workers 1
+
+browser:  ## install Debian's chromium and chromedriver (screenshots and their test; needs root)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+screenshot: setup  ## docs/app.png: the app with a result, in headless Chromium (after `make demo`)
+	bash docs/screenshot.sh
 
 metrics: setup  ## show test metrics and plots
 	$(BIN)/dvc metrics show

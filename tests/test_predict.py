@@ -18,9 +18,14 @@ def detector() -> Detector:
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255.0),
-                              keras.layers.GlobalAveragePooling2D(),
-                              keras.layers.Dense(1, activation="sigmoid")])  # fmt: skip
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Rescaling(1 / 255.0),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     config = InferenceConfig(32, FacesParams(), FramesParams(count=4), Calibration(threshold=0.5))
     return Detector(model, config, ModelRef("tiny", "test-model", "7"))
 

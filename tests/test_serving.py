@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import pytest
 import requests
 from conftest import BIN, REPO, run, run_env, shared_path
@@ -44,8 +45,14 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> No
 
 def start(cmd: list[str], project: Path, log: Path) -> subprocess.Popen:
     env = run_env(project) | {"MLFLOW_TRACKING_URI": "sqlite:///mlruns/mlflow.db"}
-    return subprocess.Popen(cmd, cwd=project, env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        cmd,
+        cwd=project,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -96,60 +103,87 @@ def test_cli_reports_an_unreadable_file_and_goes_on(trained_project: Path, tmp_p
     assert "face.png" in table and "deepfake-detector v" in table
 
 
-def test_gradio_app_over_http(trained_project: Path, tmp_path: Path) -> None:
-    from gradio_client import Client, handle_file
-
+@pytest.fixture(scope="module")
+def app_url(trained_project: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The app started as its own process with `deepfake app`, on a free port of 127.0.0.1."""
     port = free_port()
-    log = tmp_path / "app.log"
+    log = tmp_path_factory.mktemp("app") / "app.log"
     app = start([str(BIN / "deepfake"), "app", "--port", str(port)], trained_project, log)
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_http(url, 120, app, log)
-        client = Client(url, verbose=False)
-        images = {
-            "one": save_rgb(tmp_path / "one.jpg", one_face()),
-            "two": save_rgb(tmp_path / "two.png", two_faces()),
-            "none": save_rgb(tmp_path / "none.png", no_face()),
-        }
-        corrupt = tmp_path / "corrupt.jpg"
-        corrupt.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(3000))
-        answers = {
-            k: client.predict(handle_file(str(v)), api_name="/predict_image")
-            for k, v in images.items()
-        }
-        for name, faces in (("one", 1), ("two", 2)):
-            text, boxes, cams, result = answers[name]
-            assert result["verdict"] in ("real", "fake") and len(result["faces"]) == faces
-            assert "Verdict:" in text and Path(boxes).exists() and len(cams) == faces
-        assert answers["none"][3]["verdict"] == "no_face" and "No face found" in answers["none"][0]
-        text, _, _, result = client.predict(handle_file(str(corrupt)), api_name="/predict_image")
-        assert result["verdict"] == "error" and "Cannot analyse" in text and "Traceback" not in text
-        clip = sorted((trained_project / "data/demo/videos/fake").glob("*.mp4"))[0]
-        text, _, line, result = client.predict(
-            handle_file(str(clip)), api_name="/predict_video"
-        )
-        assert result["verdict"] in ("real", "fake") and result["tracks"] and "Verdict:" in text
-        assert len(line["data"]) == result["frames_sampled"] - result["frames_without_face"]
-
-        if shutil.which("chromium") and shutil.which("chromedriver"):
-            shot = tmp_path / "app.png"
-            out = subprocess.run([sys.executable, str(REPO / "docs/screenshot.py"), url,
-                                  str(images["one"]), str(shot)],
-                                 capture_output=True, text=True, timeout=180)  # fmt: skip
-            assert out.returncode == 0, out.stderr[-2000:]
-            assert out.stdout.startswith("Verdict:"), out.stdout
-            assert shot.stat().st_size > 20_000
-        else:
-            pytest.skip("Debian's chromium and chromedriver are needed for the screenshot check")
+        yield url
     finally:
         stop(app)
+
+
+def test_gradio_app_driven_by_gradio_client(
+    app_url: str, trained_project: Path, tmp_path: Path
+) -> None:
+    from gradio_client import Client, handle_file
+
+    client = Client(app_url, verbose=False)
+    images = {
+        "one": save_rgb(tmp_path / "one.jpg", one_face()),
+        "two": save_rgb(tmp_path / "two.png", two_faces()),
+        "none": save_rgb(tmp_path / "none.png", no_face()),
+    }
+    answers = {
+        k: client.predict(handle_file(str(v)), api_name="/predict_image") for k, v in images.items()
+    }
+    for name, faces in (("one", 1), ("two", 2)):
+        text, boxes, cams, result = answers[name]
+        assert result["verdict"] in ("real", "fake") and len(result["faces"]) == faces
+        assert "Verdict:" in text and Path(boxes).exists() and Path(cams).exists()
+        assert cv2.imread(cams).shape[1] == 160 * faces  # one heat map per face
+        assert result["model"]["name"] == "deepfake-detector"
+    assert answers["none"][3]["verdict"] == "no_face" and "No face found" in answers["none"][0]
+
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(3000))
+    text, _, _, result = client.predict(handle_file(str(corrupt)), api_name="/predict_image")
+    assert result["verdict"] == "error" and "Cannot analyse" in text and "Traceback" not in text
+
+    clip = sorted((trained_project / "data/demo/videos/fake").glob("*.mp4"))[0]
+    text, _, line, result = client.predict(handle_file(str(clip)), api_name="/predict_video")
+    assert result["verdict"] in ("real", "fake") and result["tracks"] and "Verdict:" in text
+    assert len(line["data"]) == result["frames_sampled"] - result["frames_without_face"]
+
+
+def test_screenshot_of_the_app_with_a_result(app_url: str, tmp_path: Path) -> None:
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("needs Debian's chromium and chromium-driver (`make browser`)")
+    shot = tmp_path / "app.png"
+    image = save_rgb(tmp_path / "one.jpg", one_face())
+    out = subprocess.run(
+        [sys.executable, str(REPO / "docs/screenshot.py"), app_url, str(image), str(shot)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("Verdict:"), out.stdout
+    assert shot.stat().st_size > 20_000
 
 
 def test_mlflow_models_serve_answers_invocations(trained_project: Path, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "serve.log"
-    cmd = [str(BIN / "mlflow"), "models", "serve", "-m", CHAMPION, "--env-manager", "local",
-           "-h", "127.0.0.1", "-p", str(port), "--workers", "1"]  # fmt: skip
+    cmd = [
+        str(BIN / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        CHAMPION,
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--workers",
+        "1",
+    ]
     server = start(cmd, trained_project, log)
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", 180, server, log)
@@ -165,8 +199,11 @@ def test_mlflow_models_serve_answers_invocations(trained_project: Path, tmp_path
         assert len(first["faces"]) == 2 and first["verdict"] in ("real", "fake")
         assert first["model"]["name"] == "deepfake-detector" and first["model"]["version"]
         assert second["verdict"] == "error"
-        inputs = requests.post(f"http://127.0.0.1:{port}/invocations",
-                               json={"inputs": {"image": [encoded]}}, timeout=120)  # fmt: skip
+        inputs = requests.post(
+            f"http://127.0.0.1:{port}/invocations",
+            json={"inputs": {"image": [encoded]}},
+            timeout=120,
+        )
         assert inputs.status_code == 200 and len(inputs.json()["predictions"][0]["faces"]) == 2
     finally:
         stop(server)

@@ -45,6 +45,19 @@ def draw_faces(rgb: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray:
     return out
 
 
+def heat_strip(tiles: list[tuple[np.ndarray, str]], size: int = 160) -> np.ndarray | None:
+    """Grad-CAM overlays side by side, each captioned with its face number and P(fake)."""
+    if not tiles:
+        return None
+    strip = np.full((size + 24, size * len(tiles), 3), 255, np.uint8)
+    for i, (tile, caption) in enumerate(tiles):
+        strip[24:, i * size : (i + 1) * size] = cv2.resize(tile, (size, size))
+        cv2.putText(
+            strip, caption, (i * size + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1
+        )
+    return strip
+
+
 def verdict_markdown(result: dict[str, Any]) -> str:
     """One line for people: the verdict, its probability and the answering model."""
     model = result.get("model") or {}
@@ -71,10 +84,12 @@ class Analyser:
         self.detector = detector
         self.max_faces_explained = max_faces_explained
 
-    def image(self, path: str | None) -> tuple[str, np.ndarray | None, list, dict[str, Any]]:
+    def image(
+        self, path: str | None
+    ) -> tuple[str, np.ndarray | None, np.ndarray | None, dict[str, Any]]:
         """Image tab: verdict, annotated picture, Grad-CAM per face, the full result."""
         if not path:
-            return "### Upload an image first", None, [], {}
+            return "### Upload an image first", None, None, {}
         file = Path(path)
         try:
             if is_video(file):
@@ -82,18 +97,19 @@ class Analyser:
             rgb = read_image(file)
         except InputError as exc:
             result = self._error(file, exc)
-            return verdict_markdown(result), None, [], result
+            return verdict_markdown(result), None, None, result
         scored = self.detector.score_image(rgb)
         result = {"file": file.name, **self.detector.predict_image_scored(scored)}
-        cams = [
-            (
-                overlay(
-                    f.crop, grad_cam(self.detector.model, f.crop, self.detector.config.image_size)
-                ),
-                f"face {i}: P(fake) {f.p_fake:.2f}",
-            )
-            for i, f in enumerate(scored[: self.max_faces_explained])
-        ]
+        size = self.detector.config.image_size
+        cams = heat_strip(
+            [
+                (
+                    overlay(f.crop, grad_cam(self.detector.model, f.crop, size)),
+                    f"face {i}: {f.p_fake:.2f}",
+                )
+                for i, f in enumerate(scored[: self.max_faces_explained])
+            ]
+        )
         return verdict_markdown(result), draw_faces(rgb, result["faces"]), cams, result
 
     def video(self, path: str | None) -> tuple[str, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -168,11 +184,11 @@ def build_app(detector: Detector, image_examples: list[str], video_examples: lis
                 with gr.Column():
                     image_verdict = gr.Markdown()
                     image_boxes = gr.Image(label="Faces", type="numpy", interactive=False)
-            image_cams = gr.Gallery(
-                label="Grad-CAM: what drove each face's score",
-                columns=6,
-                height=260,
-                object_fit="contain",
+            image_cams = gr.Image(
+                label="Grad-CAM: what drove each face's score (red: most)",
+                type="numpy",
+                interactive=False,
+                height=230,
             )
             image_json = gr.JSON(label="Result")
             image_go.click(

@@ -68,8 +68,11 @@ def export_tflite(
 ) -> StageReport:
     """Write `model[-quantize].tflite` and a report of its agreement with Keras (test split)."""
     report = StageReport("export")
-    detector = load_detector(model) if model.startswith("models:/") else load_detector(
-        Path(model), root / params.paths.evaluation_dir / "inference.json")  # fmt: skip
+    detector = (
+        load_detector(model)
+        if model.startswith("models:/")
+        else load_detector(Path(model), root / params.paths.evaluation_dir / "inference.json")
+    )
     table = read_split(params, root)
     train = list(table.loc[table["split"] == "train", "path"])
     test = table[table["split"] == "test"]
@@ -83,15 +86,17 @@ def export_tflite(
     y = (test["label"] == "fake").to_numpy(int)
     diff = np.abs(keras_p - lite_p)
     report.count("test_faces", len(files))
-    report.details.update({
-        "file": str(out_dir / name),
-        "bytes": len(flatbuffer),
-        "quantize": quantize,
-        "max_abs_diff_p_fake": float(diff.max()) if len(diff) else None,
-        "mean_abs_diff_p_fake": float(diff.mean()) if len(diff) else None,
-        "auc_keras": binary_metrics(y, keras_p, 0.5)["auc"],
-        "auc_tflite": binary_metrics(y, lite_p, 0.5)["auc"],
-        "model": detector.ref.to_dict(),
-    })  # fmt: skip
+    report.details.update(
+        {
+            "file": str(out_dir / name),
+            "bytes": len(flatbuffer),
+            "quantize": quantize,
+            "max_abs_diff_p_fake": float(diff.max()) if len(diff) else None,
+            "mean_abs_diff_p_fake": float(diff.mean()) if len(diff) else None,
+            "auc_keras": binary_metrics(y, keras_p, 0.5)["auc"],
+            "auc_tflite": binary_metrics(y, lite_p, 0.5)["auc"],
+            "model": detector.ref.to_dict(),
+        }
+    )
     write_json(out_dir / f"{Path(name).stem}.json", report.to_dict())
     return report.finish()
