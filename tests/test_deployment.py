@@ -112,11 +112,17 @@ def test_served_deployment_has_the_schedule_runs_and_survives_a_server_kill(tmp_
         runner = psutil.Process(serve.pid)
 
         def run_process_gone() -> bool:
-            return not [
-                child
-                for child in runner.children()
-                if "resource_tracker" not in " ".join(child.cmdline())
-            ]
+            alive = []
+            for child in runner.children():
+                try:
+                    if (
+                        child.status() != psutil.STATUS_ZOMBIE
+                        and "resource_tracker" not in " ".join(child.cmdline())
+                    ):
+                        alive.append(child)
+                except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                    continue
+            return not alive
 
         wait_for(run_process_gone, 120, "the flow-run process to exit")
 

@@ -59,29 +59,29 @@ def test_second_repro_does_nothing(repro: tuple[Path, str]) -> None:
 def test_champion_loads_from_the_registry(
     repro: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import base64
+
+    import cv2
     import mlflow
     import numpy as np
     import pandas as pd
 
     project, _ = repro
     monkeypatch.chdir(project)
-    mlflow.set_tracking_uri("sqlite:///mlruns/mlflow.db")
+    mlflow.set_tracking_uri(f"sqlite:///{project}/mlruns/mlflow.db")
     split = pd.read_csv(project / "data/processed/split.csv")
-    import cv2
-
-    faces = np.stack(
-        [
-            cv2.cvtColor(cv2.imread(str(project / "data/interim/faces" / f)), cv2.COLOR_BGR2RGB)
-            for f in split["file"][:4]
-        ]
-    ).astype("float32")
-    keras_model = mlflow.keras.load_model("models:/deepfake-detector@champion")
-    p_keras = keras_model.predict_on_batch(faces)
-    p_pyfunc = np.asarray(
-        mlflow.pyfunc.load_model("models:/deepfake-detector@champion").predict(faces)
-    )
+    crops = [cv2.imread(str(project / "data/interim/faces" / f)) for f in split["file"][:4]]
+    faces = np.stack([cv2.cvtColor(c, cv2.COLOR_BGR2RGB) for c in crops]).astype("float32")
+    # The Keras flavour: the network itself, uncalibrated P(fake) of face crops.
+    p_keras = mlflow.keras.load_model("models:/deepfake-detector@champion").predict_on_batch(faces)
     assert p_keras.shape == (4, 1) and ((p_keras >= 0) & (p_keras <= 1)).all()
-    np.testing.assert_allclose(p_keras, p_pyfunc, atol=1e-5)
+    # The pyfunc: the whole inference path on base64 image files, one result per image.
+    frame = sorted((project / "data/interim/frames").glob("*/000000.jpg"))[0]
+    encoded = base64.b64encode(frame.read_bytes()).decode()
+    pyfunc = mlflow.pyfunc.load_model("models:/deepfake-detector@champion")
+    (result,) = pyfunc.predict(pd.DataFrame({"image": [encoded]}))
+    assert result["verdict"] in ("real", "fake") and len(result["faces"]) == 1
+    assert result["model"]["name"] == "deepfake-detector" and result["model"]["version"]
 
 
 def test_training_param_reruns_training_and_after(repro: tuple[Path, str]) -> None:

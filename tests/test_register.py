@@ -6,8 +6,11 @@ import math
 from pathlib import Path
 
 import pytest
+from media import one_face
 
-from deepfake_detector.config import Params, RegistryParams
+from deepfake_detector.calibration import Calibration
+from deepfake_detector.config import FacesParams, FramesParams, Params, RegistryParams
+from deepfake_detector.predict import InferenceConfig
 from deepfake_detector.tracking import connect, current_champion, decide_and_tag, log_training_run
 
 
@@ -16,7 +19,8 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Params, P
     import keras
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # An absolute URI per test: MLflow caches stores by URI, so a shared relative one would leak.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     params = Params(registry=RegistryParams(model_name="test-detector"))
     model = keras.Sequential(
         [
@@ -32,6 +36,7 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Params, P
 
 def _register(params: Params, model: Path, score: float) -> str:
     experiment = connect(params)
+    config = InferenceConfig(8, FacesParams(), FramesParams(count=4), Calibration())
     logged = log_training_run(
         params,
         experiment,
@@ -40,6 +45,7 @@ def _register(params: Params, model: Path, score: float) -> str:
         test_metrics={"video": {"auc": score}},
         artifacts=[],
         tags={"git_commit": "test"},
+        inference=config.to_dict(),
     )
     return logged.version
 
@@ -71,6 +77,9 @@ def test_alias_moves_only_to_a_better_version(registry: tuple[Params, Path]) -> 
 
 
 def test_champion_loads_as_keras_and_pyfunc(registry: tuple[Params, Path]) -> None:
+    import base64
+
+    import cv2
     import mlflow
     import numpy as np
 
@@ -80,4 +89,13 @@ def test_champion_loads_as_keras_and_pyfunc(registry: tuple[Params, Path]) -> No
     keras_model = mlflow.keras.load_model("models:/test-detector@champion")
     assert keras_model.predict_on_batch(x).shape == (2, 1)
     pyfunc = mlflow.pyfunc.load_model("models:/test-detector@champion")
-    assert np.asarray(pyfunc.predict(x)).shape == (2, 1)
+    _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(one_face(), cv2.COLOR_RGB2BGR))
+    results = pyfunc.predict({"image": [base64.b64encode(jpeg.tobytes()).decode(), "!!"]})
+    assert results[0]["verdict"] in ("real", "fake") and len(results[0]["faces"]) == 1
+    assert results[0]["model"] == {
+        "source": results[0]["model"]["source"],
+        "name": "test-detector",
+        "version": "1",
+        "run_id": results[0]["model"]["run_id"],
+    }
+    assert results[1]["verdict"] == "error"

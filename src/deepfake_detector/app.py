@@ -229,16 +229,15 @@ def build_app(detector: Detector, image_examples: list[str], video_examples: lis
 
 
 def demo_examples(frames_dir: Path, demo_dir: Path) -> tuple[list[str], list[str]]:
-    """Example inputs from the demo set, when the pipeline has made it."""
-    videos = (
-        sorted(str(p) for p in (demo_dir / "videos").rglob("*.mp4"))[:4]
-        if demo_dir.exists()
-        else []
-    )
-    images = []
-    for name in ("real", "fake"):
-        clip = next((Path(v) for v in videos if f"/{name}/" in v), None)
-        frame = frames_dir / clip.stem / "000000.jpg" if clip else None
-        if frame is not None and frame.exists():
-            images.append(str(frame))
+    """Example inputs from the demo set, when the pipeline has made it: real and fake of each."""
+    clips = {
+        label: sorted((demo_dir / "videos" / label).glob("*.mp4"))[:2] for label in ("real", "fake")
+    }
+    videos = [str(p) for label in ("real", "fake") for p in clips[label]]
+    images = [
+        str(frame)
+        for label in ("real", "fake")
+        for clip in clips[label][:1]
+        if (frame := frames_dir / clip.stem / "000000.jpg").exists()
+    ]
     return images, videos

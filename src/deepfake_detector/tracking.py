@@ -32,8 +32,16 @@ RUNTIME_PACKAGES = ("tensorflow-cpu", "keras", "numpy", "opencv-python-headless"
 
 
 def tracking_uri(params: Params) -> str:
-    """`MLFLOW_TRACKING_URI` when set, else `registry.tracking_uri` from params."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or params.registry.tracking_uri
+    """`MLFLOW_TRACKING_URI` when set, else `registry.tracking_uri`; SQLite paths made absolute.
+
+    MLflow caches a store per URI string, so a relative `sqlite:///mlruns/mlflow.db` would keep
+    pointing at the first folder it was used from; an absolute path names the database itself.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or params.registry.tracking_uri
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        uri = prefix + str(Path(uri.removeprefix(prefix)).resolve())
+    return uri
 
 
 def connect(params: Params, root: Path = Path(".")) -> str:
