@@ -203,6 +203,39 @@ def serve_app(
     )
 
 
+@app.command(name="make_manifest")
+def make_manifest_command(
+    dataset: Annotated[str, typer.Argument(help="dfd, dfdc, ffpp, celebdf or folder.")],
+    root: Annotated[
+        Path, typer.Argument(help="The dataset's folder, as its download lays it out.")
+    ],
+    out: Annotated[Path, typer.Option(help="Manifest to write.")] = Path(
+        "data/manifests/dataset.csv"
+    ),
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Reader option KEY=VALUE, e.g. compression=c40 or methods=Deepfakes,FaceSwap."
+        ),
+    ] = None,
+) -> None:
+    """Turn a public dataset's own layout into a manifest (labels, leakage-free groups, splits)."""
+    prepare_environment()
+    setup_logging()
+    from deepfake_detector.datasets import DatasetError, make_manifest
+
+    options: dict[str, object] = {}
+    for item in option or []:
+        key, _, value = item.partition("=")
+        options[key] = value.split(",") if key == "methods" else value
+    try:
+        report = make_manifest(dataset, root, out, **options)
+    except DatasetError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+
+
 @app.command()
 def export(
     fmt: Annotated[str, typer.Option("--format", help="Only tflite for now.")] = "tflite",
