@@ -227,7 +227,12 @@ def make_manifest_command(
     options: dict[str, object] = {}
     for item in option or []:
         key, _, value = item.partition("=")
-        options[key] = value.split(",") if key == "methods" else value
+        # Readers take typed options; the command line gives strings.
+        options[key] = {
+            "methods": lambda v: v.split(","),
+            "splits": lambda v: v == "true",
+            "test_list": lambda v: v == "true",
+        }.get(key, str)(value)
     try:
         report = make_manifest(dataset, root, out, **options)
     except DatasetError as exc:

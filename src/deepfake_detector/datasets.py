@@ -334,7 +334,7 @@ def read_ffpp(
                 continue
             found.append((path, "fake", match.group(1), match.group(2)))
 
-    pairs = _ffpp_split_pairs(splits_dir if splits_dir is not None else root / "splits")
+    pairs = _ffpp_split_pairs(Path(splits_dir) if splits_dir is not None else root / "splits")
     report.details["split_files"] = bool(pairs)
     split_of_id: dict[str, str] = {}
     components = _Components()
