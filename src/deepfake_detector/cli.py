@@ -228,11 +228,12 @@ def make_manifest_command(
     for item in option or []:
         key, _, value = item.partition("=")
         # Readers take typed options; the command line gives strings.
-        options[key] = {
-            "methods": lambda v: v.split(","),
-            "splits": lambda v: v == "true",
-            "test_list": lambda v: v == "true",
-        }.get(key, str)(value)
+        if key == "methods":
+            options[key] = value.split(",")
+        elif value in ("true", "false"):
+            options[key] = value == "true"
+        else:
+            options[key] = value
     try:
         report = make_manifest(dataset, root, out, **options)
     except DatasetError as exc:
