@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,14 +10,9 @@ import psutil
 import pytest
 import requests
 from conftest import BIN, make_project, run_env
+from processes import free_port, start, stop
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
@@ -34,27 +26,6 @@ def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
             pass
         time.sleep(1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def start(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def test_served_deployment_has_the_schedule_runs_and_survives_a_server_kill(tmp_path: Path) -> None:

@@ -8,18 +8,11 @@ from pathlib import Path
 import pytest
 from conftest import make_project, run, stages_run
 
+from deepfake_detector.stages import STAGES
+
 pytestmark = pytest.mark.slow
 
-ALL = [
-    "make_demo_videos",
-    "download_videos",
-    "extract_frames",
-    "crop_faces",
-    "split_dataset",
-    "train_model",
-    "evaluate_model",
-    "register_model",
-]
+ALL = list(STAGES)
 
 
 @pytest.fixture(scope="module")

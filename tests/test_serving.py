@@ -6,8 +6,6 @@ import base64
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +16,10 @@ import pytest
 import requests
 from conftest import BIN, REPO, run, run_env, shared_path
 from media import no_face, one_face, save_rgb, two_faces
+from processes import free_port, start, stop
 
 pytestmark = pytest.mark.slow
 CHAMPION = "models:/deepfake-detector@champion"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> None:
@@ -43,26 +36,10 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> No
     raise AssertionError(f"{url} did not answer in {timeout}s:\n{log.read_text()[-3000:]}")
 
 
-def start(cmd: list[str], project: Path, log: Path) -> subprocess.Popen:
+def serve(cmd: list[str], project: Path, log: Path) -> subprocess.Popen:
+    """Start a server in the trained project, with its tracking store."""
     env = run_env(project) | {"MLFLOW_TRACKING_URI": "sqlite:///mlruns/mlflow.db"}
-    return subprocess.Popen(
-        cmd,
-        cwd=project,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    return start(cmd, project, env, log)
 
 
 def predict_json(project: Path, *inputs: str, check: bool = True) -> tuple[int, list[dict]]:
@@ -108,7 +85,7 @@ def app_url(trained_project: Path, tmp_path_factory: pytest.TempPathFactory):  #
     """The app started as its own process with `deepfake app`, on a free port of 127.0.0.1."""
     port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
-    app = start([str(BIN / "deepfake"), "app", "--port", str(port)], trained_project, log)
+    app = serve([str(BIN / "deepfake"), "app", "--port", str(port)], trained_project, log)
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_http(url, 120, app, log)
@@ -184,7 +161,7 @@ def test_mlflow_models_serve_answers_invocations(trained_project: Path, tmp_path
         "--workers",
         "1",
     ]
-    server = start(cmd, trained_project, log)
+    server = serve(cmd, trained_project, log)
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", 180, server, log)
         encoded = base64.b64encode(
