@@ -24,9 +24,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from deepfake_detector import cache_keys
 from deepfake_detector.config import load_params
 from deepfake_detector.download import finish_download
-from deepfake_detector.faces import finish_crop_faces
+from deepfake_detector.faces import faces_key, finish_crop_faces
 from deepfake_detector.faces import read_stamp as read_faces_stamp
-from deepfake_detector.frames import finish_extract_frames
+from deepfake_detector.frames import finish_extract_frames, frames_key
 from deepfake_detector.frames import read_stamp as read_frames_stamp
 from deepfake_detector.manifest import read_manifest, read_videos_table
 from deepfake_detector.reports import REPORT_NAME, StageReport
@@ -135,13 +135,10 @@ def deepfake_pipeline(
     report = StageReport("extract_frames")
     futures = []
     for video in videos:
-        key = cache_keys.item_key(stages.frames_key(video, params.frames), params)
+        work = frames_key(video, params.frames)
+        key = cache_keys.item_key(work, params)
         stamp = read_frames_stamp(base / paths.frames_dir / video.video_id)
-        on_disk = (
-            stamp
-            if stamp is not None and stamp.key == stages.frames_key(video, params.frames)
-            else None
-        )
+        on_disk = stamp if stamp is not None and stamp.key == work else None
         futures.append(
             (
                 video.video_id,
@@ -154,7 +151,7 @@ def deepfake_pipeline(
     report = StageReport("crop_faces")
     futures = []
     for item in frames:
-        work = stages.faces_key(item, params.faces)
+        work = faces_key(item, params.faces)
         stamp = read_faces_stamp(base / paths.faces_dir / item.video_id)
         on_disk = stamp if stamp is not None and stamp.key == work else None
         futures.append(

@@ -58,14 +58,14 @@ def augment(image: tf.Tensor, params: AugmentParams) -> tf.Tensor:
 
 def face_dataset(
     files: list[Path],
-    labels: np.ndarray | None,
+    labels: np.ndarray,
     image_size: int,
     batch_size: int,
     *,
     augment_params: AugmentParams | None = None,
     shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (image 0..255 float32, label) — or images only when `labels` is None."""
+    """Batches of (image 0..255 float32, label) for training and validation."""
     import tensorflow as tf
 
     paths = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
@@ -77,15 +77,8 @@ def face_dataset(
             image = augment(image, augment_params)
         return image
 
-    ds = paths
-    if labels is not None:
-        ds = tf.data.Dataset.zip(
-            paths, tf.data.Dataset.from_tensor_slices(labels.astype("float32"))
-        )
+    ds = tf.data.Dataset.zip(paths, tf.data.Dataset.from_tensor_slices(labels.astype("float32")))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
-    if labels is not None:
-        ds = ds.map(lambda p, y: (load(p), y), num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda p, y: (load(p), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
