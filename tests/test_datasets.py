@@ -390,3 +390,91 @@ def test_make_manifest_names_what_is_wrong(clip: Path, tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no usable videos"):
         make_manifest("folder", tmp_path, tmp_path / "m.csv")
     assert not (tmp_path / "m.csv").exists()
+
+
+# --- leakage: every reader's groups keep a fake on the side of the videos it was made from ---
+
+
+def _dfd_tree(clip: Path, root: Path) -> None:
+    names = [f"{a}__walk.mp4" for a in ("01", "02", "03")] + ["04__kitchen.mp4"]
+    place(clip, root, *(f"real/{n}" for n in names))
+    place(
+        clip,
+        root,
+        *(
+            f"fake/{t}_{s}__walk__ID{t}{s}.mp4"
+            for t, s in (("01", "02"), ("02", "01"), ("03", "01"))
+        ),
+    )
+
+
+def _dfdc_tree(clip: Path, root: Path) -> None:
+    entries = {f"real{i}.mp4": {"label": "REAL", "original": None} for i in range(4)}
+    entries.update(
+        {f"fake{i}.mp4": {"label": "FAKE", "original": f"real{i % 3}.mp4"} for i in range(5)}
+    )
+    place(clip, root, *(f"part_0/{n}" for n in entries))
+    (root / "part_0" / "metadata.json").write_text(json.dumps(entries))
+
+
+def _folder_tree(clip: Path, root: Path) -> None:
+    people = ("alice", "bob", "carol")
+    place(clip, root, *(f"real/{p}/{p}{i}.mp4" for p in people for i in range(2)))
+    place(clip, root, *(f"fake/{p}/swap_{p}.mp4" for p in people))
+
+
+def _made_from(dataset: str, fake: str, reals: list[str]) -> list[str]:
+    """The real videos a fake was made from, by each dataset's own naming (not the reader's)."""
+    if dataset == "dfd":  # <target>_<source>__...: the target actor's video
+        return [r for r in reals if r.startswith(fake.split("_")[0] + "__")]
+    if dataset == "dfdc":  # metadata: fake<i> from real<i % 3>
+        return [f"real{int(fake.removeprefix('fake')) % 3}"]
+    if dataset == "ffpp":  # <target>_<source>: both videos of the pair
+        return fake.split("_")
+    if dataset == "celebdf":  # id<t>_id<s>_<n>: the target identity's videos
+        return [r for r in reals if r.startswith(fake.split("_")[0] + "_")]
+    return [r for r in reals if r.startswith(fake.removeprefix("swap_"))]  # folder: same person
+
+
+LEAKAGE_LAYOUTS = {
+    "dfd": (_dfd_tree, {}),
+    "dfdc": (_dfdc_tree, {}),
+    "ffpp": (_ffpp, {"methods": ["Deepfakes"]}),
+    "celebdf": (_celebdf, {}),
+    "folder": (_folder_tree, {}),
+}
+
+
+@pytest.mark.parametrize("dataset", sorted(LEAKAGE_LAYOUTS))
+def test_no_group_crosses_the_split_for_any_reader(
+    dataset: str, clip: Path, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from deepfake_detector.config import SplitParams
+    from deepfake_detector.split import split_faces
+
+    build, options = LEAKAGE_LAYOUTS[dataset]
+    build(clip, tmp_path / dataset)
+    rows = READERS[dataset](tmp_path / dataset, StageReport("t"), **options)
+    assert {r.label for r in rows} == {"real", "fake"}
+    faces = pd.DataFrame(
+        [
+            {"video_id": Path(r.uri).stem, "file": f"{r.video_id}/{i}.jpg", "label": r.label}
+            | {"group": r.group, "split": r.split or ""}
+            for r in rows
+            for i in range(3)
+        ]
+    )
+    reals = sorted(faces.loc[faces["label"] == "real", "video_id"].unique())
+    fakes = sorted(faces.loc[faces["label"] == "fake", "video_id"].unique())
+    for seed in range(10):
+        table = split_faces(faces, SplitParams(seed=seed))  # raises on any leak it can see
+        side = table.groupby("video_id")["split"].agg(set)
+        assert side.map(len).max() == 1, "a video's faces on two sides"
+        side = side.map(lambda s: next(iter(s)))
+        assert table.groupby("group")["split"].nunique().max() == 1
+        for fake in fakes:
+            sources = _made_from(dataset, fake, reals)
+            assert sources, f"{dataset}: no source video for {fake} in the layout"
+            assert {side[s] for s in sources} == {side[fake]}, (dataset, seed, fake)

@@ -33,3 +33,51 @@ def test_log_loss_and_eer_by_hand() -> None:
 def test_one_class_gives_nan_not_a_crash() -> None:
     m = binary_metrics(np.array([1, 1]), np.array([0.7, 0.9]), 0.5)
     assert math.isnan(m["auc"]) and m["accuracy"] == 1.0
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_data() -> None:
+    from deepfake_detector.metrics import bootstrap_intervals, metrics_with_intervals
+
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 40)
+    p = np.clip(0.5 + (y - 0.5) * 0.3 + rng.normal(0, 0.25, len(y)), 0, 1)
+    m = metrics_with_intervals(y, p, 0.5, n_resamples=300, seed=0)
+    assert m["auc_low"] <= m["auc"] <= m["auc_high"]
+    assert m["accuracy_low"] <= m["accuracy"] <= m["accuracy_high"]
+    small = bootstrap_intervals(y[::8], p[::8], 0.5, n_resamples=300, seed=0)["auc"]
+    assert small[1] - small[0] > m["auc_high"] - m["auc_low"]  # fewer items, wider interval
+    assert bootstrap_intervals(y, p, 0.5, n_resamples=300, seed=0) == bootstrap_intervals(
+        y, p, 0.5, n_resamples=300, seed=0
+    )
+
+
+def test_bootstrap_resamples_whole_units_not_rows() -> None:
+    """Ten frames per video are one unit: intervals equal those of one row per video."""
+    from deepfake_detector.metrics import bootstrap_intervals
+
+    rng = np.random.default_rng(2)
+    y = np.repeat([0, 1], 6)
+    p = np.clip(0.5 + (y - 0.5) * 0.4 + rng.normal(0, 0.3, len(y)), 0.01, 0.99)
+    per_video = bootstrap_intervals(y, p, 0.5, n_resamples=200, seed=3)
+    frames = bootstrap_intervals(
+        np.repeat(y, 10),
+        np.repeat(p, 10),
+        0.5,
+        np.repeat(np.arange(12), 10),
+        n_resamples=200,
+        seed=3,
+    )
+    assert frames["auc"] == pytest.approx(per_video["auc"])
+    naive = bootstrap_intervals(np.repeat(y, 10), np.repeat(p, 10), 0.5, n_resamples=200, seed=3)
+    width = lambda ci: ci[1] - ci[0]  # noqa: E731
+    assert width(naive["auc"]) < width(frames["auc"])  # rows as if independent: too narrow
+
+
+def test_bootstrap_without_both_classes_or_resamples_is_nan() -> None:
+    from deepfake_detector.metrics import bootstrap_intervals
+
+    assert all(np.isnan(v).all() for v in bootstrap_intervals([1, 1], [0.2, 0.9], 0.5).values())
+    no = bootstrap_intervals([0, 1], [0.2, 0.9], 0.5, n_resamples=0)
+    assert all(np.isnan(v).all() for v in no.values())
+    perfect = bootstrap_intervals([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], 0.5, n_resamples=50)
+    assert perfect["auc"] == (1.0, 1.0) and perfect["accuracy"] == (1.0, 1.0)

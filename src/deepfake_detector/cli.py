@@ -242,6 +242,90 @@ def make_manifest_command(
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-S", help="Override a parameter, e.g. -S train.epochs=2 (repeatable)."),
+]
+
+
+def _study_params(params_path: Path, overrides: list[str] | None):  # type: ignore[no-untyped-def]
+    from deepfake_detector.config import with_overrides
+
+    try:
+        return with_overrides(load_params(params_path), overrides or [])
+    except ParamsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _command_line() -> str:
+    """How this run was asked for, for the report (`deepfake ...`)."""
+    return " ".join(["deepfake", *sys.argv[1:]])
+
+
+@app.command(name="import_faces")
+def import_faces_command(
+    params: ParamsOption = DEFAULT_PARAMS, overrides: SetOption = None
+) -> None:
+    """Index a folder of face images (real/, fake/) into a faces table: a start without videos."""
+    prepare_environment()
+    setup_logging()
+    from deepfake_detector.face_images import FaceImagesError, import_faces
+
+    try:
+        report = import_faces(_study_params(params, overrides), Path("."))
+    except FaceImagesError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+
+
+def _study(name: str, params: Path, overrides: list[str] | None) -> None:
+    prepare_environment()
+    setup_logging()
+    from deepfake_detector import studies
+
+    settings = _study_params(params, overrides)
+    try:
+        report = getattr(studies, name)(settings, Path("."), command=_command_line())
+    except studies.StudyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+
+
+@app.command(name="leave_one_group_out")
+def leave_one_group_out_command(
+    params: ParamsOption = DEFAULT_PARAMS, overrides: SetOption = None
+) -> None:
+    """Study: hold out each group (e.g. actor) in turn; report to studies/reports and MLflow."""
+    _study("leave_one_group_out", params, overrides)
+
+
+@app.command(name="cross_dataset")
+def cross_dataset_command(
+    params: ParamsOption = DEFAULT_PARAMS, overrides: SetOption = None
+) -> None:
+    """Study: train on one set, test on sets never seen; report to studies/reports and MLflow."""
+    _study("cross_dataset", params, overrides)
+
+
+@app.command(name="study_results")
+def study_results_command(
+    out: Annotated[Path, typer.Option(help="Markdown table to write.")] = Path(
+        "studies/RESULTS.md"
+    ),
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Every study run in MLflow (failed ones too), one row per configuration, as Markdown."""
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    from deepfake_detector.study_results import write_results
+
+    rows = write_results(load_params(params), out)
+    typer.echo(f"{out}: {rows} run(s)")
+
+
 @app.command()
 def export(
     fmt: Annotated[str, typer.Option("--format", help="Only tflite for now.")] = "tflite",

@@ -73,6 +73,24 @@ class FacesParams(Section):
     jpeg_quality: int = Field(95, ge=1, le=100)
 
 
+# `Real_01__talking_against_wall_frame_3`, `Fake_01_03__hugging_happy__ISF9SP4G_frame_14`:
+# group = target actor, source = the actor whose face was swapped in, video = name before _frame_.
+DFD_FACES_PATTERN = (
+    r"(?P<video>(?:Real|Fake)_(?P<group>\d+)(?:_(?P<source>\d+))?__.+?)_frame_(?P<frame>\d+)"
+)
+
+
+class FaceImagesParams(Section):
+    """A folder of face crops (`real/`, `fake/`) that `import_faces` turns into a faces table."""
+
+    root: Path = Path("../shared/data/dfd/faces")
+    pattern: str = DFD_FACES_PATTERN
+    dataset: str = "dfd"
+    method: str = "DeepFakeDetection"  # forgery method of the fakes unless the pattern names one
+    margin: float = Field(0.0, ge=0, le=1)  # the margin the crops were cut with
+    out_dir: Path = Path("data/face_images")
+
+
 class SplitParams(Section):
     """How `split_dataset` assigns groups to train, validation and test."""
 
@@ -125,6 +143,8 @@ class EvaluateParams(Section):
 
     threshold: Literal["auto"] | float = "auto"
     calibrate: bool = True
+    tta_flip: bool = False  # average each face's score with its mirror image's
+    bootstrap: int = Field(1000, ge=0)  # resamples for the 95% intervals; 0 turns them off
     batch_size: int = Field(64, ge=1)
 
     @model_validator(mode="after")
@@ -152,6 +172,53 @@ class ScheduleParams(Section):
     timezone: str = "UTC"
 
 
+class StudySource(Section):
+    """A labelled set for a study: a faces table, or a video manifest run through the stages."""
+
+    name: str
+    faces: Path | None = None  # faces.csv of import_faces or crop_faces
+    manifest: Path | None = None  # uri,label,group[,sha256,split]: downloaded, framed, cropped
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StudySource:
+        if (self.faces is None) == (self.manifest is None):
+            raise ValueError(f"study source '{self.name}': give exactly one of faces or manifest")
+        return self
+
+
+class LeaveOneGroupOutParams(Section):
+    """Train on every group but one, test on that one, for each group in turn."""
+
+    name: str = "leave_one_actor_out"
+    source: StudySource = StudySource(name="dfd_faces", faces=Path("data/face_images/faces.csv"))
+    # Validation (early stopping, calibration): one more held-out group, or a share of videos.
+    val: Literal["group", "video"] = "group"
+    val_share: float = Field(0.2, gt=0, lt=1)
+
+
+class CrossDatasetParams(Section):
+    """Train on one set, test on others that the model never saw."""
+
+    name: str = "cross_dataset"
+    train: StudySource = StudySource(name="dfd_faces", faces=Path("data/face_images/faces.csv"))
+    test: tuple[StudySource, ...] = (
+        StudySource(name="dfdc_sample", manifest=Path("data/manifests/dfdc_sample.csv")),
+        StudySource(name="demo", manifest=Path("data/demo/manifest.csv")),
+    )
+    val: Literal["group", "video"] = "group"
+    val_share: float = Field(0.2, gt=0, lt=1)
+
+
+class StudiesParams(Section):
+    """Generalisation studies: where their reports and working files go, and each one's set-up."""
+
+    reports_dir: Path = Path("studies/reports")
+    work_dir: Path = Path("data/studies")
+    experiment: str = "deepfake-studies"
+    leave_one_group_out: LeaveOneGroupOutParams = LeaveOneGroupOutParams()
+    cross_dataset: CrossDatasetParams = CrossDatasetParams()
+
+
 class Params(Section):
     """Everything in `params.yaml`."""
 
@@ -160,11 +227,13 @@ class Params(Section):
     download: DownloadParams = DownloadParams()
     frames: FramesParams = FramesParams()
     faces: FacesParams = FacesParams()
+    face_images: FaceImagesParams = FaceImagesParams()
     split: SplitParams = SplitParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     registry: RegistryParams = RegistryParams()
     schedule: ScheduleParams = ScheduleParams()
+    studies: StudiesParams = StudiesParams()
 
 
 class ParamsError(ValueError):
@@ -193,3 +262,25 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
             else:
                 problems.append(f"'{where}': {err['msg']}")
         raise ParamsError(f"{path}: " + "; ".join(problems)) from None
+
+
+def with_overrides(params: Params, overrides: list[str]) -> Params:
+    """`params` with `section.key=value` overrides (values parsed as YAML), re-validated."""
+    data = params.model_dump(mode="json")
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ParamsError(f"override '{item}': expected section.key=value")
+        *parents, leaf = key.strip().split(".")
+        node = data
+        for name in parents:
+            if not isinstance(node.get(name), dict):
+                raise ParamsError(f"override '{item}': unknown key '{key}'")
+            node = node[name]
+        if leaf not in node:
+            raise ParamsError(f"override '{item}': unknown key '{key}'")
+        node[leaf] = yaml.safe_load(text)
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        raise ParamsError(f"overrides {overrides}: {exc.errors()[0]['msg']}") from None

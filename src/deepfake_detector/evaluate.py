@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,9 @@ import pandas as pd
 from deepfake_detector import cache_keys
 from deepfake_detector.atomic import atomic_path, write_json
 from deepfake_detector.calibration import Calibration, fit_calibration
-from deepfake_detector.config import Params
+from deepfake_detector.config import EvaluateParams, Params
 from deepfake_detector.faces import read_rgb
-from deepfake_detector.metrics import binary_metrics, curves
+from deepfake_detector.metrics import curves, metrics_with_intervals
 from deepfake_detector.model import load_model
 from deepfake_detector.predict import INFERENCE_FILE, Detector, InferenceConfig, ModelRef
 from deepfake_detector.reports import StageReport
@@ -27,6 +28,7 @@ METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
 VIDEO_PREDICTIONS_FILE = "video_predictions.csv"
 CHUNK = 256
+DESCRIPTIVE = ("dataset", "method")  # optional columns carried to frame and video scores
 
 
 def score_files(detector: Detector, files: list[Path]) -> np.ndarray:
@@ -40,8 +42,9 @@ def score_files(detector: Detector, files: list[Path]) -> np.ndarray:
 
 def frame_scores(faces: pd.DataFrame) -> pd.DataFrame:
     """A frame's score is its most suspicious face (a frame is fake if any face in it is)."""
+    extra = {c: (c, "first") for c in DESCRIPTIVE if c in faces}
     return faces.groupby(["video_id", "frame_index"], as_index=False).agg(
-        label=("label", "first"), group=("group", "first"), p_fake=("p_fake", "max")
+        label=("label", "first"), group=("group", "first"), **extra, p_fake=("p_fake", "max")
     )
 
 
@@ -60,12 +63,15 @@ def video_scores(faces: pd.DataFrame) -> pd.DataFrame:
                 "video_id": video_id,
                 "label": faces_of["label"].iloc[0],
                 "group": faces_of["group"].iloc[0],
+                **{c: faces_of[c].iloc[0] for c in DESCRIPTIVE if c in faces_of},
                 "p_fake": video_score(tracks),
                 "tracks": len(tracks),
                 "frames": faces_of["frame_index"].nunique(),
             }
         )
-    return pd.DataFrame(rows, columns=["video_id", "label", "group", "p_fake", "tracks", "frames"])
+    extra = [c for c in DESCRIPTIVE if c in faces]
+    columns = ["video_id", "label", "group", *extra, "p_fake", "tracks", "frames"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _clean(obj: object) -> object:
@@ -116,6 +122,60 @@ def plot_figures(out_dir: Path, level_curves: dict[str, tuple[dict, dict]], metr
     plt.close(fig)
 
 
+@dataclass
+class Assessment:
+    """Calibration fitted on val; test faces, frames and videos scored; metrics with intervals."""
+
+    calibration: Calibration
+    val: pd.DataFrame
+    test: pd.DataFrame
+    frames: pd.DataFrame
+    videos: pd.DataFrame
+    metrics: dict[str, dict]
+    warnings: list[str]
+
+
+def assess(
+    detector: Detector,
+    val: pd.DataFrame,
+    test: pd.DataFrame,
+    params: EvaluateParams,
+    seed: int = 0,
+) -> Assessment:
+    """Score val and test face crops (column `path`), calibrate on val, measure on test.
+
+    The one evaluation recipe, used by `evaluate_model` and by the generalisation studies.
+    Frame-level intervals resample whole videos; video-level ones resample videos.
+    """
+    val, test = val.copy(), test.copy()
+    val["p_raw"] = score_files(detector, list(val["path"]))
+    test["p_raw"] = score_files(detector, list(test["path"]))
+    fixed = None if params.threshold == "auto" else float(params.threshold)
+    val_frames = frame_scores(val.assign(p_fake=val["p_raw"]))
+    calibration = fit_calibration(
+        (val_frames["label"] == "fake").to_numpy(int), val_frames["p_fake"].to_numpy(), fixed
+    )
+    if not params.calibrate:
+        calibration = Calibration(threshold=calibration.threshold, fitted_on=calibration.fitted_on)
+    test["p_fake"] = calibration.apply(test["p_raw"].to_numpy()) if len(test) else []
+    frames, videos = frame_scores(test), video_scores(test)
+    metrics: dict[str, dict] = {}
+    warnings = []
+    for level, table in {"frame": frames, "video": videos}.items():
+        y = (table["label"] == "fake").to_numpy(int)
+        metrics[level] = metrics_with_intervals(
+            y,
+            table["p_fake"].to_numpy(float),
+            calibration.threshold,
+            table["video_id"].to_numpy(),
+            n_resamples=params.bootstrap,
+            seed=seed,
+        )
+        if metrics[level]["n_fake"] in (0, len(y)):
+            warnings.append(f"{level}: test split holds one class")
+    return Assessment(calibration, val, test, frames, videos, metrics, warnings)
+
+
 def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     """Stage: fit calibration and threshold on val; score test; write metrics, curves, figures."""
     report = StageReport("evaluate_model")
@@ -123,60 +183,57 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     table = read_split(params, root)
     model = load_model(root / params.paths.model_dir / MODEL_FILE)
     uncalibrated = InferenceConfig(
-        params.train.image_size, params.faces, params.frames, Calibration()
+        params.train.image_size,
+        params.faces,
+        params.frames,
+        Calibration(),
+        tta_flip=params.evaluate.tta_flip,
     )
     source = ModelRef(source=str(params.paths.model_dir))
     detector = Detector(model, uncalibrated, source, params.evaluate.batch_size)
-    val = table[table["split"] == "val"].copy()
-    test = table[table["split"] == "test"].copy()
-    val["p_raw"] = score_files(detector, list(val["path"]))
-    test["p_raw"] = score_files(detector, list(test["path"]))
-
-    fixed = None if params.evaluate.threshold == "auto" else float(params.evaluate.threshold)
-    val_frames = frame_scores(val.assign(p_fake=val["p_raw"]))
-    calibration = fit_calibration(
-        (val_frames["label"] == "fake").to_numpy(int), val_frames["p_fake"].to_numpy(), fixed
+    result = assess(
+        detector,
+        table[table["split"] == "val"],
+        table[table["split"] == "test"],
+        params.evaluate,
+        seed=params.split.seed,
     )
-    if not params.evaluate.calibrate:
-        calibration = Calibration(threshold=calibration.threshold, fitted_on=calibration.fitted_on)
-    test["p_fake"] = calibration.apply(test["p_raw"].to_numpy()) if len(test) else []
-
-    frames = frame_scores(test)
-    videos = video_scores(test)
-    metrics: dict[str, dict] = {}
-    level_curves = {}
-    for level, frame in {"frame": frames, "video": videos}.items():
-        y = (frame["label"] == "fake").to_numpy(int)
-        metrics[level] = binary_metrics(y, frame["p_fake"].to_numpy(float), calibration.threshold)
-        if metrics[level]["n_fake"] in (0, len(y)):
-            report.details.setdefault("warnings", []).append(f"{level}: test split holds one class")
-            level_curves[level] = ({"fpr": [], "tpr": []}, {"recall": [], "precision": []})
-        else:
-            level_curves[level] = curves(y, frame["p_fake"].to_numpy(float))
+    metrics, calibration, test = result.metrics, result.calibration, result.test
+    report.details["warnings"] = result.warnings
+    level_curves = {
+        level: curves_of(table)
+        for level, table in {"frame": result.frames, "video": result.videos}.items()
+    }
     out_dir = root / params.paths.evaluation_dir
     write_json(out_dir / METRICS_FILE, _clean(metrics))
-    config = InferenceConfig(
-        params.train.image_size, params.faces, params.frames, calibration, _clean(_summary(metrics))
-    )
+    config = replace(uncalibrated, calibration=calibration, test_metrics=_clean(_summary(metrics)))
     write_json(out_dir / INFERENCE_FILE, config.to_dict())
     with atomic_path(out_dir / PREDICTIONS_FILE) as tmp:
         test.drop(columns=["path", "y"]).to_csv(tmp, index=False)
     with atomic_path(out_dir / VIDEO_PREDICTIONS_FILE) as tmp:
-        videos.to_csv(tmp, index=False)
+        result.videos.to_csv(tmp, index=False)
     for level, (roc, pr) in level_curves.items():
         with atomic_path(out_dir / f"roc_{level}.csv") as tmp:
             pd.DataFrame(roc).to_csv(tmp, index=False)
         with atomic_path(out_dir / f"pr_{level}.csv") as tmp:
             pd.DataFrame(pr).to_csv(tmp, index=False)
     plot_figures(out_dir, level_curves, metrics)
-    report.count("val_faces", len(val))
+    report.count("val_faces", len(result.val))
     report.count("test_faces", len(test))
-    report.count("test_frames", len(frames))
-    report.count("test_videos", len(videos))
+    report.count("test_frames", len(result.frames))
+    report.count("test_videos", len(result.videos))
     report.details["calibration"] = calibration.to_dict()
     report.details["video_auc"] = metrics["video"]["auc"]
     report.details["frame_auc"] = metrics["frame"]["auc"]
     return report.finish(out_dir)
+
+
+def curves_of(table: pd.DataFrame) -> tuple[dict, dict]:
+    """ROC and PR points of a scored table; empty when it holds one class."""
+    y = (table["label"] == "fake").to_numpy(int)
+    if len(np.unique(y)) < 2:
+        return {"fpr": [], "tpr": []}, {"recall": [], "precision": []}
+    return curves(y, table["p_fake"].to_numpy(float))
 
 
 def _summary(metrics: dict[str, dict]) -> dict[str, float]:

@@ -23,7 +23,9 @@ def equal_error_rate(y: np.ndarray, p: np.ndarray) -> float:
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
 
 
-def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float | int | list]:
+def binary_metrics(
+    y: np.ndarray, p: np.ndarray, threshold: float | np.ndarray
+) -> dict[str, float | int | list]:
     """Every score for labels `y` (1 = fake) and probabilities `p` at one decision threshold."""
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
@@ -39,7 +41,7 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, 
         "log_loss": float(skm.log_loss(y, p, labels=[0, 1])),
         "accuracy": float(skm.accuracy_score(y, pred)),
         "balanced_accuracy": float(skm.balanced_accuracy_score(y, pred)) if both else math.nan,
-        "threshold": threshold,
+        "threshold": threshold if np.isscalar(threshold) else math.nan,
         "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
     }
 
@@ -52,3 +54,84 @@ def curves(y: np.ndarray, p: np.ndarray) -> tuple[dict[str, list[float]], dict[s
         {"fpr": fpr.round(6).tolist(), "tpr": tpr.round(6).tolist()},
         {"recall": recall.round(6).tolist(), "precision": precision.round(6).tolist()},
     )
+
+
+RANKED = ("auc", "ap", "eer")
+AT_THRESHOLD = ("accuracy", "balanced_accuracy")
+
+
+def _scores(y: np.ndarray, p: np.ndarray, threshold: float | np.ndarray) -> dict[str, float]:
+    pred = (p >= threshold).astype(int)
+    return {
+        "auc": float(skm.roc_auc_score(y, p)),
+        "ap": float(skm.average_precision_score(y, p)),
+        "eer": equal_error_rate(y, p),
+        "accuracy": float(np.mean(pred == y)),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y, pred)),
+    }
+
+
+def bootstrap_intervals(
+    y: np.ndarray,
+    p: np.ndarray,
+    threshold: float | np.ndarray,
+    units: np.ndarray | None = None,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals of AUC, AP, EER and accuracies.
+
+    Resamples whole `units` (for frame-level scores: the video of each frame, since frames of
+    one video are not independent), stratified by label so every resample holds both classes.
+    Returns NaN bounds when there is one class only or `n_resamples` is 0. `threshold` may
+    be one number or one per item (pooled scores of several calibrated models).
+    """
+    y = np.asarray(y, dtype=int)
+    p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    units = np.arange(len(y)) if units is None else np.asarray(units)
+    nan = {name: (math.nan, math.nan) for name in RANKED + AT_THRESHOLD}
+    if n_resamples <= 0 or len(np.unique(y)) < 2:
+        return nan
+    unique, inverse = np.unique(units, return_inverse=True)
+    members = [np.flatnonzero(inverse == u) for u in range(len(unique))]
+    unit_label = np.array([y[m].max() for m in members])
+    strata = [np.flatnonzero(unit_label == c) for c in (0, 1)]
+    if any(len(s) == 0 for s in strata):
+        return nan  # one class only at the unit level
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {name: [] for name in nan}
+    for _ in range(n_resamples):
+        picked = np.concatenate([rng.choice(s, size=len(s), replace=True) for s in strata])
+        rows = np.concatenate([members[u] for u in picked])
+        if len(np.unique(y[rows])) < 2:
+            continue
+        cut = threshold[rows] if isinstance(threshold, np.ndarray) else threshold
+        for name, value in _scores(y[rows], p[rows], cut).items():
+            samples[name].append(value)
+    alpha = (1 - confidence) / 2
+    return {
+        name: (float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha)))
+        if v
+        else (math.nan, math.nan)
+        for name, v in samples.items()
+    }
+
+
+def metrics_with_intervals(
+    y: np.ndarray,
+    p: np.ndarray,
+    threshold: float | np.ndarray,
+    units: np.ndarray | None = None,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, float | int | dict]:
+    """`binary_metrics` plus `<name>_low` / `<name>_high` 95% bootstrap bounds."""
+    out = binary_metrics(y, p, threshold)
+    for name, (low, high) in bootstrap_intervals(
+        y, p, threshold, units, n_resamples=n_resamples, seed=seed
+    ).items():
+        out[f"{name}_low"], out[f"{name}_high"] = low, high
+    return out

@@ -44,6 +44,7 @@ class InferenceConfig:
     frames: FramesParams
     calibration: Calibration
     test_metrics: dict[str, Any] = field(default_factory=dict)
+    tta_flip: bool = False  # score each face and its mirror image, average the two
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -53,6 +54,7 @@ class InferenceConfig:
             "frames": self.frames.model_dump(mode="json"),
             "calibration": self.calibration.to_dict(),
             "test_metrics": self.test_metrics,
+            "tta_flip": self.tta_flip,
         }
 
     @classmethod
@@ -64,6 +66,7 @@ class InferenceConfig:
             frames=FramesParams(**data["frames"]),
             calibration=Calibration(**data["calibration"]),
             test_metrics=data.get("test_metrics", {}),
+            tta_flip=bool(data.get("tta_flip", False)),
         )
 
     @classmethod
@@ -118,6 +121,7 @@ class Detector:
         self.config = config
         self.ref = ref
         size = config.image_size
+        flip = config.tta_flip
 
         @tf.function(
             input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
@@ -125,7 +129,11 @@ class Detector:
         )
         def infer(batch: tf.Tensor) -> tf.Tensor:
             # The same bilinear resize as the training input pipeline.
-            return model(tf.image.resize(batch, [size, size]), training=False)
+            x = tf.image.resize(batch, [size, size])
+            p = model(x, training=False)
+            if flip:
+                p = (p + model(tf.reverse(x, axis=[2]), training=False)) / 2.0
+            return p
 
         self._infer = infer
 

@@ -14,7 +14,8 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -44,22 +45,24 @@ def tracking_uri(params: Params) -> str:
     return uri
 
 
-def connect(params: Params, root: Path = Path(".")) -> str:
-    """Point MLflow at the tracking store and make sure the experiment exists; return its id."""
+def connect(params: Params, root: Path = Path("."), experiment: str | None = None) -> str:
+    """Point MLflow at the tracking store and make sure the experiment exists; return its id.
+
+    The experiment is `registry.experiment` unless named.
+    """
     import mlflow
 
+    name = experiment or params.registry.experiment
     uri = tracking_uri(params)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
-    experiment = mlflow.get_experiment_by_name(params.registry.experiment)
-    if experiment is not None:
-        return experiment.experiment_id
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
     artifacts = (root / params.registry.artifact_root).resolve()
     artifacts.mkdir(parents=True, exist_ok=True)
-    return mlflow.create_experiment(
-        params.registry.experiment, artifact_location=artifacts.as_uri()
-    )
+    return mlflow.create_experiment(name, artifact_location=artifacts.as_uri())
 
 
 def pip_requirements() -> list[str]:
@@ -349,3 +352,62 @@ def _load_pyfunc(path: str) -> PyfuncDetector:
     folder = Path(path)
     run_id = Model.load(str(folder / "MLmodel")).run_id
     return PyfuncDetector(_load_detector(folder, _registry_ref(str(folder), run_id)))
+
+
+STUDY_SECTIONS = ("face_images", "faces", "train", "evaluate")
+
+
+class StudyRun:
+    """An open MLflow parent run of a study: fold runs nest under it."""
+
+    def __init__(self, run_id: str, experiment_id: str, tags: dict[str, str]) -> None:
+        self.run_id = run_id
+        self.experiment_id = experiment_id
+        self.tags = tags
+
+    def log_fold(self, row: dict[str, Any]) -> None:
+        """One nested run with a fold's numbers."""
+        import mlflow
+
+        name = f"{self.tags['study_name']}/{row['fold']}"
+        tags = {**self.tags, "fold": str(row["fold"])}
+        with mlflow.start_run(
+            experiment_id=self.experiment_id, run_name=name, nested=True, tags=tags
+        ):
+            mlflow.log_metrics({k: float(v) for k, v in row.items() if _finite(v)})
+
+    def log_summary(self, summary: dict[str, Any], report_dir: Path) -> None:
+        """The study's summary numbers and its report folder."""
+        import mlflow
+
+        mlflow.log_metrics({k: float(v) for k, v in summary.items() if _finite(v)})
+        mlflow.log_artifacts(str(report_dir), artifact_path="report")
+
+
+@contextmanager
+def study_run(params: Params, root: Path, kind: str, name: str) -> Iterator[StudyRun]:
+    """A parent run with the study's recipe as params; it ends FAILED if the study raises."""
+    import mlflow
+
+    experiment_id = connect(params, root, params.studies.experiment)
+    logged = {}
+    for section in STUDY_SECTIONS:
+        logged.update(flatten(section, getattr(params, section).model_dump(mode="json")))
+    logged.update(flatten(kind, getattr(params.studies, kind).model_dump(mode="json")))
+    tags = {"study": kind, "study_name": name, "git_commit": git_commit(root)}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as parent:
+        mlflow.log_params({k: str(v)[:6000] for k, v in logged.items()})
+        yield StudyRun(parent.info.run_id, experiment_id, tags)
+
+
+def study_runs(params: Params, root: Path = Path(".")) -> Any:
+    """Every parent study run (finished or failed) with its recipe and summary, oldest first."""
+    import mlflow
+
+    experiment_id = connect(params, root, params.studies.experiment)
+    runs = mlflow.search_runs(
+        [experiment_id], filter_string="tags.study != ''", order_by=["attributes.start_time ASC"]
+    )
+    if runs.empty or "tags.mlflow.parentRunId" not in runs:
+        return runs
+    return runs[runs["tags.mlflow.parentRunId"].isna()]

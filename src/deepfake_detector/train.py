@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from deepfake_detector import cache_keys
 from deepfake_detector.atomic import atomic_path
-from deepfake_detector.config import Params
+from deepfake_detector.config import Params, TrainParams
 from deepfake_detector.input_pipeline import face_dataset
 from deepfake_detector.model import build_model, unfreeze_top
 from deepfake_detector.reports import StageReport
 from deepfake_detector.split import SPLIT_FILE
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +45,23 @@ def class_weights(y: np.ndarray) -> dict[int, float]:
     return {c: float(len(y) / (2 * counts[c])) for c in (0, 1)}
 
 
-def train_model(params: Params, root: Path = Path(".")) -> StageReport:
-    """Stage: train the detector on the train split, early-stopping on validation AUC."""
+@dataclass
+class Fitted:
+    """A trained detector and its per-epoch history."""
+
+    model: keras.Model
+    history: pd.DataFrame
+    class_weights: dict[int, float]
+
+
+def fit_detector(train: pd.DataFrame, val: pd.DataFrame, cfg: TrainParams) -> Fitted:
+    """Train on `train` (columns path, y), early-stopping on `val`: head first, then the top.
+
+    The one training recipe, used by `train_model` and by the generalisation studies.
+    """
     import keras
 
-    report = StageReport("train_model")
-    report.details["key"] = cache_keys.train_key(params, root)
-    cfg = params.train
     keras.utils.set_random_seed(cfg.seed)
-    table = read_split(params, root)
-    train, val = table[table["split"] == "train"], table[table["split"] == "val"]
     weights = class_weights(train["y"].to_numpy())
     train_ds = face_dataset(
         list(train["path"]),
@@ -91,17 +103,28 @@ def train_model(params: Params, root: Path = Path(".")) -> StageReport:
     done = fit("head", cfg.head_epochs, cfg.head_learning_rate, 0)
     unfreeze_top(model, cfg.fine_tune_layers)
     fit("fine_tune", cfg.epochs, cfg.learning_rate, done)
+    log_frame = pd.concat(history, ignore_index=True) if history else pd.DataFrame()
+    return Fitted(model, log_frame, weights)
+
+
+def train_model(params: Params, root: Path = Path(".")) -> StageReport:
+    """Stage: train the detector on the train split, early-stopping on validation AUC."""
+    report = StageReport("train_model")
+    report.details["key"] = cache_keys.train_key(params, root)
+    table = read_split(params, root)
+    train, val = table[table["split"] == "train"], table[table["split"] == "val"]
+    fitted = fit_detector(train, val, params.train)
+    model, log_frame = fitted.model, fitted.history
 
     out_dir = root / params.paths.model_dir
     with atomic_path(out_dir / MODEL_FILE) as tmp:
         model.save(tmp)
-    log_frame = pd.concat(history, ignore_index=True) if history else pd.DataFrame()
     with atomic_path(out_dir / HISTORY_FILE) as tmp:
         log_frame.to_csv(tmp, index=False)
     report.count("train_faces", len(train))
     report.count("val_faces", len(val))
     report.count("epochs", len(log_frame))
-    report.details["class_weights"] = weights
+    report.details["class_weights"] = fitted.class_weights
     report.details["trainable_params"] = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     if not log_frame.empty and "val_auc" in log_frame:
         report.details["best_val_auc"] = float(log_frame["val_auc"].max())

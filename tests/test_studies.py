@@ -1,0 +1,173 @@
+"""Generalisation studies: folds that never leak an identity, and the CLI and DVC runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from conftest import REPO, make_project, run, shared_path, stages_run
+
+from deepfake_detector.studies import Fold, StudyError, check_fold, group_folds, validation_split
+
+
+def _table() -> pd.DataFrame:
+    """DFD-like faces: actors 1-4 with real videos; fakes `<target>_<source>`."""
+    videos = [(f"real_{a}_{s}", "real", a, a) for a in "1234" for s in "ab"]
+    videos += [
+        (f"fake_{t}_{src}", "fake", t, f"{t};{src}")
+        for t, src in (("1", "3"), ("2", "9"), ("3", "4"), ("4", "1"), ("1", "9"), ("2", "8"))
+    ]
+    videos += [("fake_3_7", "fake", "3", "3;7"), ("fake_4_6", "fake", "4", "4;6")]
+    rows = [
+        {"video_id": v, "frame_index": i, "label": label, "group": g, "identities": ids}
+        for v, label, g, ids in videos
+        for i in range(3)
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("val", ["group", "video"])
+def test_each_fold_holds_out_one_identity_everywhere(val: str) -> None:
+    table = _table()
+    folds = group_folds(table, val, 0.25, seed=0)
+    assert [f.name for f in folds] == ["1", "2", "3", "4"]
+    for fold in folds:
+        check_fold(fold)
+        assert set(fold.test["group"]) == {fold.name}
+        seen = ";".join(pd.concat([fold.train, fold.val])["identities"]).split(";")
+        assert fold.name not in seen  # not as a real actor, not as a swapped-in face
+        assert len(fold.train) + len(fold.val) + len(fold.test) + fold.excluded == len(table)
+    # Actor 3's face is in fake_1_3: that fake trains no model that is tested on actor 3.
+    fold3 = folds[2]
+    assert "fake_1_3" not in set(fold3.train["video_id"]) | set(fold3.val["video_id"])
+
+
+def test_validation_by_group_or_by_video() -> None:
+    table = _table()
+    train, val, dropped = validation_split(table, "group", 0.2, seed=0)
+    (held,) = set(val["group"])
+    assert held not in ";".join(train["identities"]).split(";")
+    assert len(train) + len(val) + dropped == len(table)
+    train, val, dropped = validation_split(table, "video", 0.25, seed=0)
+    assert dropped == 0 and not set(train["video_id"]) & set(val["video_id"])
+    assert set(val["label"]) == {"real", "fake"}
+
+
+def test_leaks_and_impossible_studies_are_refused() -> None:
+    table = _table()
+    fold = group_folds(table, "group", 0.2, seed=0)[0]
+    leaky = Fold(fold.name, pd.concat([fold.train, fold.test.head(1)]), fold.val, fold.test)
+    with pytest.raises(StudyError, match="videos in train and test"):
+        check_fold(leaky)
+    swapped = table[table["video_id"] == "fake_4_1"]  # carries actor 1's face
+    with pytest.raises(StudyError, match="carries a test identity"):
+        check_fold(Fold(fold.name, pd.concat([fold.train, swapped]), fold.val, fold.test))
+    with pytest.raises(StudyError, match="at least 3 groups"):
+        group_folds(table[table["group"].isin(["1", "2"])], "group", 0.2, seed=0)
+
+
+# --- the commands, on the real DFD face crops (small, untrained-weights model) ---------------
+
+TINY = {
+    "train": {"image_size": 48, "batch_size": 32, "head_epochs": 1, "epochs": 1}
+    | {"fine_tune_layers": 5, "base_weights": "none", "patience": 1},
+    "evaluate": {"bootstrap": 40, "batch_size": 64},
+}
+
+
+@pytest.fixture(scope="module")
+def faces_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every fourth crop of each DFD video (same names, so the same groups), as symlinks."""
+    source = shared_path("data", "dfd", "faces")
+    dest = tmp_path_factory.mktemp("faces") / "dfd_faces"
+    for label in ("real", "fake"):
+        (dest / label).mkdir(parents=True)
+        for i, path in enumerate(sorted((source / label).glob("*.jpg"))):
+            if i % 4 == 0:
+                (dest / label / path.name).symlink_to(path)
+    return dest
+
+
+@pytest.mark.slow
+def test_leave_one_actor_out_from_the_cli_writes_a_report_and_mlflow_runs(
+    faces_subset: Path, tmp_path: Path
+) -> None:
+    project = make_project(
+        tmp_path / "project", TINY | {"face_images": {"root": str(faces_subset)}}
+    )
+    out = run(["deepfake", "import_faces"], project).stdout
+    assert json.loads(out[out.index("{") :])["counts"]["groups"] == 4
+    run(["deepfake", "leave_one_group_out", "-S", "evaluate.tta_flip=true"], project)
+    report_dir = project / "studies" / "reports" / "leave_one_actor_out"
+    folds = pd.read_csv(report_dir / "folds.csv", dtype={"fold": str})
+    assert folds["fold"].tolist() == ["01", "02", "03", "04"]
+    assert (folds["test_videos"] == 4).all() and (folds["train_videos"] >= 3).all()
+    text = (report_dir / "report.md").read_text()
+    assert "deepfake leave_one_group_out -S evaluate.tta_flip=true" in text
+    assert "| evaluate.tta_flip | True |" in text and (report_dir / "roc.png").stat().st_size
+    breakdown = pd.read_csv(report_dir / "breakdown.csv")
+    assert set(breakdown["scope"]) == {"all", "dataset", "method"}
+    summary = json.loads((report_dir / "metrics.json").read_text())
+    assert summary["mean_video_auc"] == pytest.approx(folds["video_auc"].mean())
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["deepfake-studies"])
+    parents = runs[runs["tags.mlflow.parentRunId"].isna()]
+    assert len(parents) == 1 and len(runs) == 5  # the study and its four folds
+    assert parents.iloc[0]["params.evaluate.tta_flip"] == "True"
+    assert parents.iloc[0]["metrics.mean_video_auc"] == pytest.approx(summary["mean_video_auc"])
+
+    run(["deepfake", "study_results", "--out", "studies/RESULTS.md"], project)
+    table = (project / "studies" / "RESULTS.md").read_text()
+    assert "| leave_one_group_out | leave_one_actor_out | FINISHED |" in table
+
+    bad = run(["deepfake", "leave_one_group_out", "-S", "train.epochz=2"], project, check=False)
+    assert bad.returncode == 2 and "unknown key 'train.epochz'" in bad.stderr
+
+
+@pytest.mark.slow
+def test_cross_dataset_runs_from_dvc_exp_run(faces_subset: Path, tmp_path: Path) -> None:
+    demo_only = {
+        "cross_dataset": {
+            "name": "cross_dataset",
+            "train": {"name": "dfd_faces", "faces": "data/face_images/faces.csv"},
+            "test": [{"name": "demo", "manifest": "data/demo/manifest.csv"}],
+            "val": "group",
+            "val_share": 0.2,
+        }
+    }
+    project = make_project(
+        tmp_path / "project",
+        TINY | {"face_images": {"root": str(faces_subset)}, "studies": demo_only},
+    )
+    shutil.copytree(REPO / "studies", project / "studies", ignore=shutil.ignore_patterns("reports"))
+    shutil.copytree(REPO / "data" / "manifests", project / "data" / "manifests")
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "studies"], project)
+    out = run(
+        ["dvc", "exp", "run", "studies/dvc.yaml:cross_dataset", "-S", "train.head_epochs=2"],
+        project,
+    ).stdout
+    assert sorted(stages_run(out)) == [
+        "make_demo_videos",  # the main pipeline's stage that makes the demo test set
+        "studies/dvc.yaml:cross_dataset",
+        "studies/dvc.yaml:import_faces",
+    ]
+    report_dir = project / "studies" / "reports" / "cross_dataset"
+    breakdown = pd.read_csv(report_dir / "breakdown.csv")
+    assert set(breakdown.loc[breakdown["scope"] == "dataset", "name"]) == {"demo"}
+    folds = pd.read_csv(report_dir / "folds.csv")
+    assert folds["test_videos"].item() == 12 and folds["epochs"].item() >= 2
+    # Test videos were cropped the way the training crops were cut: without margin.
+    crops = project / "data" / "studies" / "sources" / "demo" / "faces_margin0"
+    assert (crops / "faces.csv").is_file()
+    # The same experiment again: nothing to do.
+    again = run(
+        ["dvc", "exp", "run", "studies/dvc.yaml:cross_dataset", "-S", "train.head_epochs=2"],
+        project,
+    ).stdout
+    assert stages_run(again) == []
