@@ -79,16 +79,17 @@ def assert_round_trip(dataset: str, root: Path, out: Path, **options: object) ->
     back = read_manifest(out, back_report)
     assert back_report.skipped == []
     assert len(back) == report.counts["rows"]
-    assert out.read_text().splitlines()[0] == "uri,label,group,sha256,split"
+    assert out.read_text().splitlines()[0] == "uri,label,group,sha256,split,method"
     source = {Path(r.uri).resolve(): r for r in rows}
     for row in back:
         assert not Path(row.uri).is_absolute()
         path = resolve_local(row.uri, out.parent).resolve()
         assert path.is_file()
-        assert (row.label, row.group, row.split) == (
+        assert (row.label, row.group, row.split, row.method) == (
             source[path].label,
             source[path].group,
             source[path].split,
+            source[path].method,
         )
     assert report.counts["label_real"] + report.counts["label_fake"] == len(back)
     return report
@@ -235,6 +236,9 @@ def test_ffpp_pairs_group_reals_with_their_fakes(clip: Path, tmp_path: Path) -> 
         "001_002": ("fake", "001_002", None),
     }
     assert all("/c23/" in r.uri and "/masks/" not in r.uri for r in rows)
+    assert {r.method for r in rows} == {None, "Deepfakes"}  # the method names the fakes only
+    both = read_ffpp(root, StageReport("t"), methods=["Face2Face"])
+    assert {r.method for r in both if r.label == "fake"} == {"Face2Face"}
     report = assert_round_trip("ffpp", root, tmp_path / "ffpp.csv", methods=["Deepfakes"])
     assert report.skipped == []
     with pytest.raises(DatasetError, match="unknown FaceForensics"):

@@ -32,7 +32,7 @@ from deepfake_detector.reports import StageReport
 log = logging.getLogger(__name__)
 
 STAGE = "make_manifest"
-MANIFEST_COLUMNS = ("uri", "label", "group", "sha256", "split")
+MANIFEST_COLUMNS = ("uri", "label", "group", "sha256", "split", "method")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 COMPRESSIONS = ("c0", "c23", "c40")
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
@@ -61,11 +61,19 @@ class GroupLeakageError(DatasetError):
 # --- shared helpers ------------------------------------------------------------------------
 
 
-def _row(path: Path, label: str, group: str, split: str | None = None) -> ManifestRow:
+def _row(
+    path: Path, label: str, group: str, split: str | None = None, method: str | None = None
+) -> ManifestRow:
     """A manifest row for a local file, its uri absolute (made relative when written)."""
     uri = Path(os.path.abspath(path)).as_posix()
     return ManifestRow(
-        video_id=video_id_for(uri), uri=uri, label=label, group=group, sha256=None, split=split
+        video_id=video_id_for(uri),
+        uri=uri,
+        label=label,
+        group=group,
+        sha256=None,
+        split=split,
+        method=method if label == "fake" else None,
     )
 
 
@@ -171,7 +179,7 @@ def read_dfd(root: Path, report: StageReport, *, compression: str = "c23") -> li
                     continue
                 # A fake is the target actor's video with another face in it: it goes with the
                 # target, whose real videos it was made from.
-                rows.append(_row(path, label, f"actor{match.group(1)}"))
+                rows.append(_row(path, label, f"actor{match.group(1)}", method="DeepFakeDetection"))
     return rows
 
 
@@ -320,19 +328,20 @@ def read_ffpp(
     report.details["methods"] = sorted(fake_dirs)
     report.details["compression"] = compression
 
-    found: list[tuple[Path, str, str, str | None]] = []  # path, label, target id, source id
+    # path, label, target id, source id, method
+    found: list[tuple[Path, str, str, str | None, str | None]] = []
     for path in _video_files(real_dir, report) if real_dir else []:
         if _FFPP_REAL.fullmatch(path.stem) is None:
             report.skip(str(path), "not a FaceForensics++ real video name (NNN)")
             continue
-        found.append((path, "real", path.stem, None))
-    for folder in fake_dirs.values():
+        found.append((path, "real", path.stem, None, None))
+    for method, folder in fake_dirs.items():
         for path in _video_files(folder, report):
             match = _FFPP_FAKE.fullmatch(path.stem)
             if match is None:
                 report.skip(str(path), "not a FaceForensics++ fake video name (NNN_MMM)")
                 continue
-            found.append((path, "fake", match.group(1), match.group(2)))
+            found.append((path, "fake", match.group(1), match.group(2), method))
 
     pairs = _ffpp_split_pairs(Path(splits_dir) if splits_dir is not None else root / "splits")
     report.details["split_files"] = bool(pairs)
@@ -341,7 +350,7 @@ def read_ffpp(
     for (a, b), split in pairs.items():
         components.union(a, b)
         split_of_id[a] = split_of_id[b] = split
-    for _, _, target, source in found:
+    for _, _, target, source, _ in found:
         components.find(target)
         if source is not None:
             components.union(target, source)
@@ -355,11 +364,11 @@ def read_ffpp(
     }
 
     rows = []
-    for path, label, target, _ in found:
+    for path, label, target, _, method in found:
         split = split_of_id.get(target)
         if pairs and split is None:
             report.count("ffpp_not_in_split_files")
-        rows.append(_row(path, label, names[components.find(target)], split))
+        rows.append(_row(path, label, names[components.find(target)], split, method))
     return rows
 
 
@@ -457,7 +466,7 @@ def read_celebdf(
         split = "test" if group in test_groups else None
         if split and path not in in_list:
             report.count("celebdf_videos_moved_to_test")
-        rows.append(_row(path, label, group, split))
+        rows.append(_row(path, label, group, split, method="Celeb-synthesis"))
     return rows
 
 
@@ -561,14 +570,16 @@ def _manifest_uri(uri: str, manifest_dir: Path) -> str:
 
 
 def write_manifest(rows: Iterable[ManifestRow], out_path: Path) -> None:
-    """Write rows atomically as a manifest CSV (`uri,label,group,sha256,split`)."""
+    """Write rows atomically as a manifest CSV (`uri,label,group,sha256,split,method`)."""
     manifest_dir = out_path.parent.resolve()
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(MANIFEST_COLUMNS)
     for row in rows:
         uri = _manifest_uri(row.uri, manifest_dir)
-        writer.writerow([uri, row.label, row.group, row.sha256 or "", row.split or ""])
+        writer.writerow(
+            [uri, row.label, row.group, row.sha256 or "", row.split or "", row.method or ""]
+        )
     with atomic_path(out_path) as tmp:
         tmp.write_text(buffer.getvalue(), encoding="utf-8")
 

@@ -17,7 +17,7 @@ from deepfake_detector.reports import StageReport
 LABELS = ("real", "fake")
 SPLITS = ("train", "val", "test")
 REQUIRED_COLUMNS = ("uri", "label", "group")
-OPTIONAL_COLUMNS = ("sha256", "split")
+OPTIONAL_COLUMNS = ("sha256", "split", "method")
 VIDEOS_TABLE = "videos.csv"
 TABLE_COLUMNS = ("video_id", "path", "label", "group", "sha256", "split", "source")
 
@@ -40,6 +40,7 @@ class ManifestRow:
     group: str
     sha256: str | None
     split: str | None
+    method: str | None = None  # forgery method of a fake, when the dataset names it
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def _row_problem(cells: dict[str, str]) -> str | None:
 
 
 def read_manifest(path: Path, report: StageReport) -> list[ManifestRow]:
-    """Valid rows of a manifest CSV (`uri,label,group[,sha256][,split]`); bad rows are skipped."""
+    """Valid rows of a manifest CSV (`uri,label,group[,sha256][,split][,method]`); bad rows skip."""
     rows = _read_rows(path, REQUIRED_COLUMNS)
     seen: dict[str, int] = {}
     valid: list[ManifestRow] = []
@@ -163,6 +164,7 @@ def read_manifest(path: Path, report: StageReport) -> list[ManifestRow]:
                 group=cells["group"],
                 sha256=cells.get("sha256", "").lower() or None,
                 split=cells.get("split", "").lower() or None,
+                method=cells.get("method", "") or None,
             )
         )
         report.count("manifest_valid")

@@ -25,6 +25,7 @@ from deepfake_detector.config import Params, StudySource
 from deepfake_detector.evaluate import Assessment, assess, curves_of
 from deepfake_detector.face_images import read_faces_table
 from deepfake_detector.faces import INDEX as FACES_INDEX
+from deepfake_detector.manifest import read_manifest
 from deepfake_detector.metrics import metrics_with_intervals
 from deepfake_detector.reports import StageReport
 from deepfake_detector.study_report import write_report
@@ -142,6 +143,11 @@ def load_source(source: StudySource, params: Params, root: Path, margin: float) 
         table = read_faces_table(path)
     else:
         table = read_faces_table(_faces_from_videos(source, params, root, margin))
+        methods = {
+            r.video_id: r.method or ""
+            for r in read_manifest(root / source.manifest, StageReport("manifest"))
+        }
+        table["method"] = table["video_id"].map(methods).fillna("")
     table["dataset"] = [d or source.name for d in table["dataset"]]
     return table
 

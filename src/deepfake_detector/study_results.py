@@ -43,10 +43,7 @@ def results_table(runs: pd.DataFrame) -> pd.DataFrame:
             "study": study,
             "name": run.get("tags.study_name", ""),
             "status": run["status"],
-            **{
-                header: run.get(f"params.{key}", "") or ""
-                for key, header in SETTINGS.items()
-            },
+            **{header: run.get(f"params.{key}", "") or "" for key, header in SETTINGS.items()},
             "val": run.get(f"params.{VAL_PARAM.get(study, '')}", "") or "",
             "mean video AUC": _metric(run, "mean_video_auc"),
             "min video AUC": _metric(run, "min_video_auc"),
