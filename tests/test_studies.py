@@ -130,7 +130,7 @@ def test_leave_one_actor_out_from_the_cli_writes_a_report_and_mlflow_runs(
 
 
 @pytest.mark.slow
-def test_cross_dataset_runs_from_dvc_exp_run(faces_subset: Path, tmp_path: Path) -> None:
+def test_both_studies_run_from_dvc_exp_run(faces_subset: Path, tmp_path: Path) -> None:
     demo_only = {
         "cross_dataset": {
             "name": "cross_dataset",
@@ -171,3 +171,48 @@ def test_cross_dataset_runs_from_dvc_exp_run(faces_subset: Path, tmp_path: Path)
         project,
     ).stdout
     assert stages_run(again) == []
+    loao = run(
+        [
+            "dvc",
+            "exp",
+            "run",
+            "studies/dvc.yaml:leave_one_group_out",
+            "-S",
+            "evaluate.tta_flip=true",
+        ],
+        project,
+    ).stdout
+    assert stages_run(loao) == ["studies/dvc.yaml:leave_one_group_out"]
+    metrics = run(["dvc", "metrics", "show", "--json"], project).stdout
+    assert "mean_video_auc" in metrics and "pooled_frame_auc" in metrics
+    folds = pd.read_csv(project / "studies/reports/leave_one_actor_out/folds.csv")
+    assert len(folds) == 4
+
+
+@pytest.mark.slow
+def test_pipeline_starts_from_face_images_without_the_video_stages(
+    faces_subset: Path, tmp_path: Path
+) -> None:
+    overrides = TINY | {
+        "face_images": {"root": str(faces_subset)},
+        "split": {"faces_dir": "data/face_images", "train": 0.5, "val": 0.25, "test": 0.25},
+    }
+    project = make_project(tmp_path / "project", overrides)
+    shutil.copytree(REPO / "studies", project / "studies", ignore=shutil.ignore_patterns("reports"))
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "studies"], project)
+    out = run(["dvc", "repro", "register_model"], project).stdout
+    assert sorted(stages_run(out)) == [
+        "evaluate_model",
+        "register_model",
+        "split_dataset",
+        "studies/dvc.yaml:import_faces",
+        "train_model",
+    ]
+    split = pd.read_csv(project / "data" / "processed" / "split.csv", dtype={"group": str})
+    assert split.groupby("group")["split"].nunique().max() == 1
+    assert all((project / "data" / "processed" / f).resolve().is_file() for f in split["file"])
+    inference = json.loads((project / "models" / "evaluation" / "inference.json").read_text())
+    assert inference["faces"]["margin"] == 0.0  # as the crops were cut, not faces.margin
+    metrics = json.loads((project / "models" / "evaluation" / "metrics.json").read_text())
+    assert metrics["video"]["n"] == 4 and "auc_low" in metrics["video"]

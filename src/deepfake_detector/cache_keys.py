@@ -38,15 +38,18 @@ def _paths(params: Params) -> str:
 
 
 def faces_version(params: Params, root: Path = Path(".")) -> str:
-    """Digest of every video's faces key: changes whenever any crop's inputs or settings change."""
-    from deepfake_detector.faces import read_stamp
+    """Digest of the crops the split names: every video's faces key (crop_faces), or the
+    faces table itself (import_faces, whose images are named in it)."""
+    from deepfake_detector.faces import INDEX, read_stamp
 
-    faces_dir = root / params.paths.faces_dir
+    faces_dir = root / params.split.faces_dir
     keys = sorted(
         f"{child.name}:{stamp.key}"
         for child in faces_dir.iterdir()
         if child.is_dir() and (stamp := read_stamp(child)) is not None
     )
+    if not keys:
+        return file_sha256(faces_dir / INDEX)
     return hashlib.sha256("\n".join(keys).encode()).hexdigest()
 
 
@@ -59,7 +62,7 @@ def split_key(params: Params, root: Path = Path(".")) -> str:
     """split_dataset: its code, the split section, the faces table."""
     from deepfake_detector.faces import INDEX
 
-    faces_table = file_sha256(root / params.paths.faces_dir / INDEX)
+    faces_table = file_sha256(root / params.split.faces_dir / INDEX)
     return content_key(stage_code("split_dataset"), params.split, _paths(params), faces_table)
 
 

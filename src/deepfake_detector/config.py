@@ -94,6 +94,8 @@ class FaceImagesParams(Section):
 class SplitParams(Section):
     """How `split_dataset` assigns groups to train, validation and test."""
 
+    # The faces table to split: crop_faces' folder (videos), or import_faces' (face images).
+    faces_dir: Path = Path("data/interim/faces")
     train: float = Field(0.6, gt=0, lt=1)
     val: float = Field(0.2, gt=0, lt=1)
     test: float = Field(0.2, gt=0, lt=1)
@@ -234,6 +236,13 @@ class Params(Section):
     registry: RegistryParams = RegistryParams()
     schedule: ScheduleParams = ScheduleParams()
     studies: StudiesParams = StudiesParams()
+
+
+def crop_margin(params: Params, faces_dir: Path) -> float:
+    """The margin the crops in `faces_dir` were cut with: face images' own, else crop_faces'."""
+    if Path(faces_dir) == Path(params.face_images.out_dir):
+        return params.face_images.margin
+    return params.faces.margin
 
 
 class ParamsError(ValueError):

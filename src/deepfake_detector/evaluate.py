@@ -13,7 +13,7 @@ import pandas as pd
 from deepfake_detector import cache_keys
 from deepfake_detector.atomic import atomic_path, write_json
 from deepfake_detector.calibration import Calibration, fit_calibration
-from deepfake_detector.config import EvaluateParams, Params
+from deepfake_detector.config import EvaluateParams, Params, crop_margin
 from deepfake_detector.faces import read_rgb
 from deepfake_detector.metrics import curves, metrics_with_intervals
 from deepfake_detector.model import load_model
@@ -182,9 +182,11 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     report.details["key"] = cache_keys.evaluate_key(params, root)
     table = read_split(params, root)
     model = load_model(root / params.paths.model_dir / MODEL_FILE)
+    # Images are cropped at inference the way the training crops were cut.
+    margin = crop_margin(params, params.split.faces_dir)
     uncalibrated = InferenceConfig(
         params.train.image_size,
-        params.faces,
+        params.faces.model_copy(update={"margin": margin}),
         params.frames,
         Calibration(),
         tta_flip=params.evaluate.tta_flip,

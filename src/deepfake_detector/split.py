@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -85,12 +86,14 @@ def split_dataset(params: Params, root: Path = Path(".")) -> StageReport:
     """Stage: split the faces table by group, check for leakage, and write `split.csv`."""
     report = StageReport("split_dataset")
     report.details["key"] = cache_keys.split_key(params, root)
-    faces = pd.read_csv(
-        root / params.paths.faces_dir / FACES_INDEX, dtype={"split": str, "group": str}
-    )
+    faces_dir = root / params.split.faces_dir
+    faces = pd.read_csv(faces_dir / FACES_INDEX, dtype={"split": str, "group": str})
     faces["split"] = faces["split"].fillna("")
     table = split_faces(faces, params.split)
     out_dir = root / params.paths.split_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Crops stay where they are; split.csv names them relative to its own folder.
+    table["file"] = [os.path.relpath(faces_dir / f, out_dir) for f in table["file"]]
     with atomic_path(out_dir / SPLIT_FILE) as tmp:
         table.to_csv(tmp, index=False)
     summary = table.groupby(["split", "label"]).agg(

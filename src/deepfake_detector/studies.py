@@ -21,7 +21,7 @@ import pandas as pd
 
 from deepfake_detector.atomic import atomic_path, write_json
 from deepfake_detector.calibration import Calibration
-from deepfake_detector.config import Params, StudySource
+from deepfake_detector.config import Params, StudySource, crop_margin
 from deepfake_detector.evaluate import Assessment, assess, curves_of
 from deepfake_detector.face_images import read_faces_table
 from deepfake_detector.faces import INDEX as FACES_INDEX
@@ -180,8 +180,8 @@ def _faces_from_videos(source: StudySource, params: Params, root: Path, margin: 
 
 def source_margin(source: StudySource, params: Params) -> float:
     """The face margin a source's crops were cut with (test videos are cropped the same way)."""
-    if source.faces is not None and Path(source.faces).parent == params.face_images.out_dir:
-        return params.face_images.margin
+    if source.faces is not None:
+        return crop_margin(params, Path(source.faces).parent)
     return params.faces.margin
 
 

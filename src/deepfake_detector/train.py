@@ -28,9 +28,9 @@ HISTORY_FILE = "history.csv"
 
 
 def read_split(params: Params, root: Path = Path(".")) -> pd.DataFrame:
-    """The split faces table, with absolute-ready file paths under faces_dir."""
+    """The split faces table; `path` joins each crop's `file` to the split table's folder."""
     table = pd.read_csv(root / params.paths.split_dir / SPLIT_FILE, dtype={"group": str})
-    table["path"] = [root / params.paths.faces_dir / f for f in table["file"]]
+    table["path"] = [root / params.paths.split_dir / f for f in table["file"]]
     table["y"] = (table["label"] == "fake").astype("float32")
     return table
 
