@@ -81,3 +81,11 @@ def test_bootstrap_without_both_classes_or_resamples_is_nan() -> None:
     assert all(np.isnan(v).all() for v in no.values())
     perfect = bootstrap_intervals([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], 0.5, n_resamples=50)
     assert perfect["auc"] == (1.0, 1.0) and perfect["accuracy"] == (1.0, 1.0)
+
+
+def test_eer_where_the_curve_jumps_across_the_diagonal() -> None:
+    """Every real scored above 8 of 12 fakes: the ROC jumps from fpr 0 to 1 at fnr 1/3."""
+    y = np.array([0] * 12 + [1] * 12)
+    p = np.array([0.98] * 12 + [0.99] * 8 + [0.9] * 4)
+    assert binary_metrics(y, p, 0.5)["auc"] == pytest.approx(2 / 3)
+    assert equal_error_rate(y, p) == pytest.approx(1 / 3)

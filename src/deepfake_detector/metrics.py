@@ -13,12 +13,12 @@ EPS = 1e-7
 def equal_error_rate(y: np.ndarray, p: np.ndarray) -> float:
     """The rate where false-positive and false-negative rates meet (interpolated on the ROC)."""
     fpr, tpr, _ = skm.roc_curve(y, p)
-    fnr = 1 - tpr
-    i = int(np.nanargmin(np.abs(fnr - fpr)))
+    gap = (1 - tpr) - fpr  # fnr - fpr: falls from 1 to -1 along the curve
+    i = int(np.argmax(gap <= 0))  # the first point at or past the crossing
     if i == 0:
-        return float((fpr[0] + fnr[0]) / 2)
+        return float((fpr[0] + 1 - tpr[0]) / 2)
     # Linear interpolation between the two ROC points that bracket fnr == fpr.
-    d0, d1 = fnr[i - 1] - fpr[i - 1], fnr[i] - fpr[i]
+    d0, d1 = gap[i - 1], gap[i]
     t = d0 / (d0 - d1) if d0 != d1 else 0.0
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
 

@@ -150,7 +150,10 @@ MLflow run `{run_id}` in experiment `{params.studies.experiment}` (nested runs p
 Intervals are 95% percentile bootstrap intervals ({params.evaluate.bootstrap} resamples of whole
 videos, stratified by label; frame-level ones too, since frames of one video are not
 independent). Pooled rows put together every test item scored by the model that did not see
-its group. With few test videos per fold an interval is wide: read it, not only the point.
+its group. With few test videos per fold an interval is wide: read it, not only the point. A
+fold that separates its few videos perfectly gets the interval [1, 1], since every resample of
+them is separated too, although four videos leave much uncertain: the pooled interval over all
+folds is the one to read.
 Calibration and threshold are fitted on each fold's validation data, never on its test data.
 
 ## Per fold
