@@ -74,7 +74,8 @@ deepfake study_results --out {out}
 Each row is one configuration; the columns show the settings that were varied. The mean and
 minimum are over folds (for leave-one-actor-out, each fold tests one actor never seen in
 training); the pooled AUC puts every fold's test videos together, with a 95% bootstrap interval.
-Each run's own report is under `studies/reports/<name>/`.
+Each run's report (tables, ROC figure, per-fold CSVs) is in its MLflow run's artifacts under
+`report/`; the configured studies' reports are also in `studies/reports/<name>/`.
 
 {markdown_table(table) if len(table) else "No study runs yet."}
 """
