@@ -21,7 +21,7 @@ import numpy as np
 
 from deepfake_detector.calibration import Calibration
 from deepfake_detector.config import FacesParams, FramesParams
-from deepfake_detector.faces import Detection, MtcnnDetector, crop_face
+from deepfake_detector.faces import DETECT_BATCH, Detection, MtcnnDetector, crop_face
 from deepfake_detector.frames import VideoReadError, sample_frames
 from deepfake_detector.images import InputError, is_video, read_image
 from deepfake_detector.tracks import link_tracks, video_score
@@ -168,7 +168,10 @@ class Detector:
 
     def score_image(self, rgb: np.ndarray) -> list[FaceScore]:
         """Find, crop and score every face of one RGB image."""
-        detections = self.face_detector.detect([rgb])[0]
+        return self.score_detections(rgb, self.face_detector.detect([rgb])[0])
+
+    def score_detections(self, rgb: np.ndarray, detections: list[Detection]) -> list[FaceScore]:
+        """Crop and score faces already found in one RGB image."""
         crops = [self.crop(rgb, d) for d in detections]
         p = self.scores(crops)
         return [
@@ -207,13 +210,16 @@ class Detector:
             raise InputError(str(exc)) from exc
         found: list[tuple[int, float, FaceScore]] = []
         timeline = []
-        for index, bgr in picked:
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            faces = self.score_image(rgb)
-            time_s = round(index / fps, 3) if fps else 0.0
-            found += [(index, time_s, f) for f in faces]
-            p = max((f.p_fake for f in faces), default=None)
-            timeline.append({"frame": index, "time_s": time_s, "p_fake": p})
+        for start in range(0, len(picked), DETECT_BATCH):  # frames of one size: one MTCNN batch
+            chunk = picked[start : start + DETECT_BATCH]
+            rgbs = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) for _, bgr in chunk]
+            detections = self.face_detector.detect(rgbs)
+            for (index, _), rgb, found_here in zip(chunk, rgbs, detections, strict=True):
+                faces = self.score_detections(rgb, found_here)
+                time_s = round(index / fps, 3) if fps else 0.0
+                found += [(index, time_s, f) for f in faces]
+                p = max((f.p_fake for f in faces), default=None)
+                timeline.append({"frame": index, "time_s": time_s, "p_fake": p})
         position = {index: n for n, (index, _) in enumerate(picked)}
         tracks, assignment = link_tracks([(position[i], f.box, f.p_fake) for i, _, f in found])
         p = video_score(tracks)
