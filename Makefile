@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GRADIO_ANALYTICS_ENABLED := False
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast lint flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser
+.PHONY: help setup demo test test-fast lint bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test-fast: setup  ## the tests that take seconds (no full pipeline runs)
 
 lint: setup  ## ruff
 	$(BIN)/ruff check src flows tasks tests
+
+bench: setup  ## benchmarks side by side with naive baselines (~15 min); rewrites BENCHMARKS.md
+	$(BIN)/python -m bench
 
 flow: setup  ## run the Prefect flow once (same stages, cached across runs)
 	$(BIN)/deepfake flow
