@@ -35,7 +35,7 @@ test-fast: setup  ## the tests that take seconds (no full pipeline runs)
 	$(BIN)/pytest -m "not slow"
 
 lint: setup  ## ruff
-	$(BIN)/ruff check src flows tasks tests
+	$(BIN)/ruff check src flows tasks tests bench
 
 bench: setup  ## benchmarks side by side with naive baselines (~15 min); rewrites BENCHMARKS.md
 	$(BIN)/python -m bench

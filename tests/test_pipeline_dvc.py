@@ -63,7 +63,7 @@ def test_champion_loads_from_the_registry(
     monkeypatch.chdir(project)
     mlflow.set_tracking_uri(f"sqlite:///{project}/mlruns/mlflow.db")
     split = pd.read_csv(project / "data/processed/split.csv")
-    crops = [cv2.imread(str(project / "data/interim/faces" / f)) for f in split["file"][:4]]
+    crops = [cv2.imread(str(project / "data/processed" / f)) for f in split["file"][:4]]
     faces = np.stack([cv2.cvtColor(c, cv2.COLOR_BGR2RGB) for c in crops]).astype("float32")
     # The Keras flavour: the network itself, uncalibrated P(fake) of face crops.
     p_keras = mlflow.keras.load_model("models:/deepfake-detector@champion").predict_on_batch(faces)
