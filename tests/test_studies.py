@@ -216,3 +216,9 @@ def test_pipeline_starts_from_face_images_without_the_video_stages(
     assert inference["faces"]["margin"] == 0.0  # as the crops were cut, not faces.margin
     metrics = json.loads((project / "models" / "evaluation" / "metrics.json").read_text())
     assert metrics["video"]["n"] == 4 and "auc_low" in metrics["video"]
+
+
+def test_an_empty_test_side_is_refused() -> None:
+    fold = group_folds(_table(), "group", 0.2, seed=0)[0]
+    with pytest.raises(StudyError, match="empty test set"):
+        check_fold(Fold(fold.name, fold.train, fold.val, fold.test.head(0)))
