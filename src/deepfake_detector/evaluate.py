@@ -6,6 +6,7 @@ import logging
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from deepfake_detector.predict import INFERENCE_FILE, Detector, InferenceConfig,
 from deepfake_detector.reports import StageReport
 from deepfake_detector.tracks import link_tracks, video_score
 from deepfake_detector.train import MODEL_FILE, read_split
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +126,21 @@ def plot_figures(out_dir: Path, level_curves: dict[str, tuple[dict, dict]], metr
     plt.close(fig)
 
 
+def uncalibrated_detector(
+    model: keras.Model, params: Params, margin: float, source: str
+) -> Detector:
+    """A detector for a freshly trained model: params' settings, crops cut with `margin`, no
+    calibration yet (`assess` fits it on validation data)."""
+    config = InferenceConfig(
+        params.train.image_size,
+        params.faces.model_copy(update={"margin": margin}),
+        params.frames,
+        Calibration(),
+        tta_flip=params.evaluate.tta_flip,
+    )
+    return Detector(model, config, ModelRef(source=source), params.evaluate.batch_size)
+
+
 @dataclass
 class Assessment:
     """Calibration fitted on val; test faces, frames and videos scored; metrics with intervals."""
@@ -184,15 +203,8 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     model = load_model(root / params.paths.model_dir / MODEL_FILE)
     # Images are cropped at inference the way the training crops were cut.
     margin = crop_margin(params, params.split.faces_dir)
-    uncalibrated = InferenceConfig(
-        params.train.image_size,
-        params.faces.model_copy(update={"margin": margin}),
-        params.frames,
-        Calibration(),
-        tta_flip=params.evaluate.tta_flip,
-    )
-    source = ModelRef(source=str(params.paths.model_dir))
-    detector = Detector(model, uncalibrated, source, params.evaluate.batch_size)
+    detector = uncalibrated_detector(model, params, margin, str(params.paths.model_dir))
+    uncalibrated = detector.config
     result = assess(
         detector,
         table[table["split"] == "val"],

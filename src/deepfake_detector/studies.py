@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 
 from deepfake_detector.atomic import atomic_path, write_json
-from deepfake_detector.calibration import Calibration
 from deepfake_detector.config import Params, StudySource, crop_margin
-from deepfake_detector.evaluate import Assessment, assess, curves_of
+from deepfake_detector.evaluate import Assessment, assess, curves_of, uncalibrated_detector
 from deepfake_detector.face_images import read_faces_table
 from deepfake_detector.faces import INDEX as FACES_INDEX
 from deepfake_detector.manifest import read_manifest
@@ -189,22 +188,12 @@ def source_margin(source: StudySource, params: Params) -> float:
 
 def run_fold(fold: Fold, params: Params, margin: float) -> FoldResult:
     """Train on the fold's train side, calibrate on its val side, measure on its test side."""
-    from deepfake_detector.predict import Detector, InferenceConfig, ModelRef
     from deepfake_detector.train import fit_detector
 
     check_fold(fold)
     started = time.perf_counter()
     fitted = fit_detector(fold.train, fold.val, params.train)
-    config = InferenceConfig(
-        params.train.image_size,
-        params.faces.model_copy(update={"margin": margin}),
-        params.frames,
-        Calibration(),
-        tta_flip=params.evaluate.tta_flip,
-    )
-    detector = Detector(
-        fitted.model, config, ModelRef(source=f"fold {fold.name}"), params.evaluate.batch_size
-    )
+    detector = uncalibrated_detector(fitted.model, params, margin, f"fold {fold.name}")
     result = assess(detector, fold.val, fold.test, params.evaluate, seed=params.train.seed)
     return FoldResult(fold, result, len(fitted.history), time.perf_counter() - started)
 
