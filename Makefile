@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GRADIO_ANALYTICS_ENABLED := False
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast lint bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser
+.PHONY: help setup demo test test-fast lint audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -36,6 +36,11 @@ test-fast: setup  ## the tests that take seconds (no full pipeline runs)
 
 lint: setup  ## ruff
 	$(BIN)/ruff check src flows tasks tests bench
+
+audit: setup  ## pip-audit of the installed, pinned packages; fails if one cannot be checked
+	$(BIN)/pip freeze --exclude-editable > $(VENV)/audit-requirements.txt
+	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off \
+	  -r $(VENV)/audit-requirements.txt
 
 bench: setup  ## benchmarks side by side with naive baselines (~15 min); rewrites BENCHMARKS.md
 	$(BIN)/python -m bench

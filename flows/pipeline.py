@@ -22,14 +22,15 @@ from prefect.results import get_result_store
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from deepfake_detector import cache_keys
-from deepfake_detector.config import load_params
+from deepfake_detector.config import Params, load_params
 from deepfake_detector.download import finish_download
 from deepfake_detector.faces import faces_key, finish_crop_faces
 from deepfake_detector.faces import read_stamp as read_faces_stamp
 from deepfake_detector.frames import finish_extract_frames, frames_key
 from deepfake_detector.frames import read_stamp as read_frames_stamp
-from deepfake_detector.manifest import read_manifest, read_videos_table
+from deepfake_detector.manifest import read_manifest, read_videos_table, redact_uri
 from deepfake_detector.reports import REPORT_NAME, StageReport
+from deepfake_detector.runlock import exclusive_run
 from deepfake_detector.runtime import prepare_environment
 from tasks import stages
 
@@ -88,7 +89,12 @@ def deepfake_pipeline(
 ) -> dict[str, Any]:
     """Videos -> frames -> faces -> split -> train -> evaluate -> registered model."""
     base = Path(root)
-    params = load_params(base / params_path)
+    with exclusive_run(base, "flow deepfake-pipeline"):
+        return _run_pipeline(base, load_params(base / params_path), reconcile)
+
+
+def _run_pipeline(base: Path, params: Params, reconcile: bool) -> dict[str, Any]:
+    """The flow's body, run while it holds the checkout's pipeline lock."""
     paths = params.paths
     reports: dict[str, Any] = {}
 
@@ -111,7 +117,9 @@ def deepfake_pipeline(
         prior = known.get(row.video_id)
         on_disk = (
             prior
-            if prior is not None and prior.source == row.uri and (videos_dir / prior.path).exists()
+            if prior is not None
+            and prior.source == redact_uri(row.uri)
+            and (videos_dir / prior.path).exists()
             else None
         )
         key = cache_keys.download_key(row, params, base)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from reliability import Recorder, write_report
 
 from deepfake_detector.runtime import prepare_environment
 
@@ -17,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_224_no_top.weights.h5"
 BIN = Path(sys.executable).parent
+pytest_plugins = ("fileserver",)  # the `server` fixture: a misbehaving HTTP server
 
 prepare_environment(REPO)
 
@@ -117,3 +119,19 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = make_project(tmp_path_factory.mktemp("trained") / "project")
     run(["dvc", "repro"], project)
     return project
+
+
+_RECORDER = Recorder()
+
+
+@pytest.fixture(scope="session")
+def reliability() -> Recorder:
+    """Rows for RELIABILITY.md (see tests/reliability.py)."""
+    return _RECORDER
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Merge the rows this session recorded into RELIABILITY.md."""
+    if _RECORDER.rows:
+        command = "pytest " + " ".join(session.config.invocation_params.args)
+        write_report(REPO / "RELIABILITY.md", _RECORDER.rows, command.strip())

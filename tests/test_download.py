@@ -6,15 +6,13 @@ import hashlib
 import json
 import random
 import re
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fileserver import FileServer, Served
+from reliability import Recorder
 
 from deepfake_detector.config import DownloadParams, Params, PathsParams
 from deepfake_detector.download import DownloadError, download_videos, fetch, finish_download
@@ -32,106 +30,6 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass
-class Served:
-    """A file the test server holds, and how it misbehaves."""
-
-    body: bytes
-    status: int = 200  # anything else: always answer this status
-    fail_first: int = 0  # answer 500 to the first n requests
-    drop_first: bool = False  # first request: close the connection half-way through the body
-    stall_first: float = 0.0  # first request: stall this long half-way through the body
-    no_length: bool = False  # no Content-Length: the body ends when the connection closes
-    ranges: bool = True  # honour Range requests
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FileServer
-
-    def do_GET(self) -> None:
-        served = self.server.files.get(self.path)
-        n = self.server.record(self.path, self.headers.get("Range"))
-        if served is None or served.status != 200 or n <= served.fail_first:
-            status = 404 if served is None else (served.status if n > served.fail_first else 500)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body, start = served.body, 0
-        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
-        if match and served.ranges:
-            start = int(match[1])
-            if start >= len(body):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        payload = body[start:]
-        if not served.no_length:
-            self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        half = len(payload) // 2
-        if n == 1 and served.drop_first:
-            self.wfile.write(payload[:half])  # HTTP/1.0: the connection closes after this
-            return
-        if n == 1 and served.stall_first:
-            self.wfile.write(payload[:half])
-            self.wfile.flush()
-            time.sleep(served.stall_first)
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet."""
-
-
-class FileServer(ThreadingHTTPServer):
-    """Serves `files` by path and logs every request with its Range header."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.files: dict[str, Served] = {}
-        self.requests: list[tuple[str, str | None]] = []
-        self._lock = threading.Lock()
-
-    def record(self, path: str, range_header: str | None) -> int:
-        """Log a request; return how many requests this path has had, this one included."""
-        with self._lock:
-            self.requests.append((path, range_header))
-            return sum(1 for p, _ in self.requests if p == path)
-
-    def hits(self, path: str) -> list[str | None]:
-        """Range headers of the requests for `path`, in order."""
-        with self._lock:
-            return [r for p, r in self.requests if p == path]
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client hanging up mid-body is expected here."""
-
-
-@pytest.fixture
-def server() -> Iterator[FileServer]:
-    srv = FileServer()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
-        yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
-
-
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     """The loopback server must be reached directly, whatever proxy the environment sets."""
@@ -147,6 +45,7 @@ def _dl(**overrides: Any) -> DownloadParams:
         "backoff_s": 0.001,
         "max_bytes": 10_000_000,
         "chunk_bytes": 16_384,
+        "allow_local": True,
     }
     return DownloadParams(**{**values, **overrides})
 
@@ -197,7 +96,7 @@ def test_partial_from_an_earlier_run_is_resumed(server: FileServer, tmp_path: Pa
     body = _payload(4)
     server.files["/a.mp4"] = Served(body)
     dest = tmp_path / "a.mp4"
-    (tmp_path / "a.mp4.part").write_bytes(body[:100_000])
+    (tmp_path / ".a.mp4.part").write_bytes(body[:100_000])
     assert _fetch(server.url("/a.mp4"), dest, _sha(body)) == _sha(body)
     assert server.hits("/a.mp4") == ["bytes=100000-"]
     assert dest.read_bytes() == body
@@ -206,7 +105,7 @@ def test_partial_from_an_earlier_run_is_resumed(server: FileServer, tmp_path: Pa
 def test_complete_partial_is_not_fetched_again(server: FileServer, tmp_path: Path) -> None:
     body = _payload(5)
     server.files["/a.mp4"] = Served(body)
-    (tmp_path / "a.mp4.part").write_bytes(body)
+    (tmp_path / ".a.mp4.part").write_bytes(body)
     assert _fetch(server.url("/a.mp4"), tmp_path / "a.mp4", _sha(body)) == _sha(body)
     assert server.hits("/a.mp4") == [f"bytes={SIZE}-"]  # answered 416: already whole
 
@@ -214,7 +113,7 @@ def test_complete_partial_is_not_fetched_again(server: FileServer, tmp_path: Pat
 def test_server_ignoring_range_restarts_from_zero(server: FileServer, tmp_path: Path) -> None:
     body = _payload(6)
     server.files["/a.mp4"] = Served(body, ranges=False)
-    (tmp_path / "a.mp4.part").write_bytes(b"stale bytes from some other version")
+    (tmp_path / ".a.mp4.part").write_bytes(b"stale bytes from some other version")
     assert _fetch(server.url("/a.mp4"), tmp_path / "a.mp4", _sha(body)) == _sha(body)
     assert (tmp_path / "a.mp4").read_bytes() == body
 
@@ -238,6 +137,25 @@ def test_retries_are_bounded(server: FileServer, tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match=r"gave up after 3 attempt\(s\): HTTP 503"):
         _fetch(server.url("/a.mp4"), tmp_path / "a.mp4", retries=2)
     assert len(server.hits("/a.mp4")) == 3
+
+
+def test_a_trickling_server_is_cut_off_at_the_deadline(
+    server: FileServer, tmp_path: Path, reliability: Recorder
+) -> None:
+    server.files["/a.mp4"] = Served(_payload(10)[:200], trickle_s=0.05)  # 10 s if let run
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"took longer than download\.deadline_s=1") as err:
+        _fetch(server.url("/a.mp4"), tmp_path / "a.mp4", timeout_s=0.5, deadline_s=1.0)
+    took = time.monotonic() - started
+    ok = took < 3.0 and _leftovers(tmp_path) == []
+    assert reliability.add(
+        "faults",
+        "server trickles one byte every 0.05 s (200 bytes: 10 s)",
+        "download (fetch)",
+        "cut off at download.deadline_s=1 with a clear error; nothing left",
+        f"{err.value} after {took:.1f} s; left: {_leftovers(tmp_path)}",
+        ok,
+    )
 
 
 def test_wrong_checksum_leaves_nothing(server: FileServer, tmp_path: Path) -> None:
@@ -368,7 +286,7 @@ def test_download_videos_removes_unlisted_and_stale(server: FileServer, tmp_path
     download_videos(_params(), tmp_path)
     videos = tmp_path / "data" / "videos"
     (videos / ".tmp-killed.csv").write_text("half")
-    (videos / "gone.mp4.part").write_bytes(b"half")
+    (videos / ".gone.mp4.part").write_bytes(b"half")
     (videos / "notes.txt").write_text("not a video, not ours: kept")
 
     _write_manifest(tmp_path, [f"{server.url('/b.mp4')},fake,g2,,"])
@@ -387,7 +305,7 @@ def test_download_videos_resumes_on_the_next_run(server: FileServer, tmp_path: P
 
     first = download_videos(_params(retries=0), tmp_path)
     assert first.counts["skipped"] == 1 and "gave up after 1 attempt" in first.skipped[0].reason
-    assert _leftovers(videos) == ["a.mp4.part", "report.json", "videos.csv"]
+    assert _leftovers(videos) == [".a.mp4.part", "report.json", "videos.csv"]
 
     second = download_videos(_params(retries=0), tmp_path)
     assert second.counts["downloaded"] == 1
@@ -400,10 +318,10 @@ def test_finish_download_rereads_the_manifest_to_keep_partials(tmp_path: Path) -
     _write_manifest(tmp_path, ["http://127.0.0.1:9/a.mp4,real,g1,,"])
     videos = tmp_path / "data" / "videos"
     videos.mkdir(parents=True)
-    (videos / "a.mp4.part").write_bytes(b"half")
-    (videos / "b.mp4.part").write_bytes(b"half")
+    (videos / ".a.mp4.part").write_bytes(b"half")
+    (videos / ".b.mp4.part").write_bytes(b"half")
 
     report = finish_download(_params(), tmp_path, [], StageReport("download_videos"))
 
     assert report.counts["removed"] == 1 and report.counts["videos"] == 0
-    assert _leftovers(videos) == ["a.mp4.part", "report.json", "videos.csv"]
+    assert _leftovers(videos) == [".a.mp4.part", "report.json", "videos.csv"]

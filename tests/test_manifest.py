@@ -13,7 +13,9 @@ from deepfake_detector.manifest import (
     VideoRecord,
     read_manifest,
     read_videos_table,
+    redact_uri,
     resolve_local,
+    scrub,
     video_id_for,
     write_videos_table,
 )
@@ -135,3 +137,22 @@ def test_videos_table_round_trip(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == [VIDEOS_TABLE]
     with pytest.raises(ManifestError, match="no such file"):
         read_videos_table(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("https://user:pw@host/v/a.mp4", "https://***@host/v/a.mp4"),
+        (
+            "https://host/a.mp4?X-Amz-Signature=abc&x=1",
+            "https://host/a.mp4?X-Amz-Signature=***&x=***",
+        ),
+        ("https://host/a.mp4", "https://host/a.mp4"),
+        ("clips/a.mp4", "clips/a.mp4"),
+    ],
+)
+def test_credentials_in_uris_are_redacted(uri: str, expected: str) -> None:
+    assert redact_uri(uri) == expected
+    message = f"{uri}: HTTP 403; GET {uri.split('host', 1)[-1]} failed"
+    scrubbed = scrub(message, uri)
+    assert "pw" not in scrubbed and "abc" not in scrubbed

@@ -8,38 +8,16 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import pytest
 import requests
-from conftest import BIN, REPO, run, run_env, shared_path
+from conftest import REPO, run, shared_path
 from media import no_face, one_face, save_rgb, two_faces
-from processes import free_port, start, stop
+from servers import running_app, running_rest
 
 pytestmark = pytest.mark.slow
-CHAMPION = "models:/deepfake-detector@champion"
-
-
-def wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"{url} did not answer in {timeout}s:\n{log.read_text()[-3000:]}")
-
-
-def serve(cmd: list[str], project: Path, log: Path) -> subprocess.Popen:
-    """Start a server in the trained project, with its tracking store."""
-    env = run_env(project) | {"MLFLOW_TRACKING_URI": "sqlite:///mlruns/mlflow.db"}
-    return start(cmd, project, env, log)
 
 
 def predict_json(project: Path, *inputs: str, check: bool = True) -> tuple[int, list[dict]]:
@@ -83,15 +61,8 @@ def test_cli_reports_an_unreadable_file_and_goes_on(trained_project: Path, tmp_p
 @pytest.fixture(scope="module")
 def app_url(trained_project: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The app started as its own process with `deepfake app`, on a free port of 127.0.0.1."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    app = serve([str(BIN / "deepfake"), "app", "--port", str(port)], trained_project, log)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        wait_http(url, 120, app, log)
+    with running_app(trained_project, tmp_path_factory.mktemp("app") / "app.log") as (url, _):
         yield url
-    finally:
-        stop(app)
 
 
 def test_gradio_app_driven_by_gradio_client(
@@ -144,46 +115,25 @@ def test_screenshot_of_the_app_with_a_result(app_url: str, tmp_path: Path) -> No
 
 
 def test_mlflow_models_serve_answers_invocations(trained_project: Path, tmp_path: Path) -> None:
-    port = free_port()
-    log = tmp_path / "serve.log"
-    cmd = [
-        str(BIN / "mlflow"),
-        "models",
-        "serve",
-        "-m",
-        CHAMPION,
-        "--env-manager",
-        "local",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    server = serve(cmd, trained_project, log)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/ping", 180, server, log)
+    with running_rest(trained_project, tmp_path / "serve.log") as (url, _):
         encoded = base64.b64encode(
             save_rgb(tmp_path / "two.jpg", two_faces()).read_bytes()
         ).decode()
         body = {
             "dataframe_split": {"columns": ["image"], "data": [[encoded], ["bm90IGFuIGltYWdl"]]}
         }
-        answer = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=120)
+        answer = requests.post(f"{url}/invocations", json=body, timeout=120)
         assert answer.status_code == 200, answer.text[:2000]
         first, second = answer.json()["predictions"]
         assert len(first["faces"]) == 2 and first["verdict"] in ("real", "fake")
         assert first["model"]["name"] == "deepfake-detector" and first["model"]["version"]
         assert second["verdict"] == "error"
         inputs = requests.post(
-            f"http://127.0.0.1:{port}/invocations",
+            f"{url}/invocations",
             json={"inputs": {"image": [encoded]}},
             timeout=120,
         )
         assert inputs.status_code == 200 and len(inputs.json()["predictions"][0]["faces"]) == 2
-    finally:
-        stop(server)
 
 
 def test_tflite_export_agrees_with_keras(trained_project: Path) -> None:

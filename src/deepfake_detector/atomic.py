@@ -31,18 +31,24 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 @contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temp folder beside `target`; swap it in for `target` only if the block succeeds."""
+    """Yield a temp folder beside `target`; swap it in for `target` only if the block succeeds.
+
+    At no moment is a half-written or half-deleted folder visible under `target`'s name.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
     tmp.chmod(0o755)
+    old = None
     try:
         yield tmp
-        if target.exists():
-            shutil.rmtree(target)
+        if target.exists():  # move the old folder out of view in one step, delete it after
+            old = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
+            os.replace(target, old / target.name)
         os.replace(tmp, target)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        for leftover in (tmp, old):
+            if leftover is not None and leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def write_text(target: Path, text: str) -> None:

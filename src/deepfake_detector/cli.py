@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from deepfake_detector.config import DEFAULT_PARAMS, ParamsError, load_params
+from deepfake_detector.errors import UserError
 from deepfake_detector.runtime import prepare_environment, setup_logging
 from deepfake_detector.stages import STAGES, stage
 
@@ -27,15 +30,24 @@ ParamsOption = Annotated[
 ]
 
 
+@contextmanager
+def _guarded(what: str, lock: bool = True) -> Iterator[None]:
+    """Hold the checkout's pipeline lock (when writing) and print user errors without traceback."""
+    from deepfake_detector.runlock import exclusive_run
+
+    try:
+        with exclusive_run(Path("."), what) if lock else nullcontext():
+            yield
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def _run_stage(name: str, params_path: Path) -> None:
     prepare_environment()
     setup_logging()
-    try:
-        params = load_params(params_path)
-    except ParamsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    report = stage(name)(params, Path("."))
+    with _guarded(name):
+        report = stage(name)(load_params(params_path), Path("."))
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 
@@ -56,8 +68,9 @@ for _name in STAGES:
 @app.command()
 def pipeline(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Run every stage in order in this process (without DVC's caching; `dvc repro` has it)."""
-    for name in STAGES:
-        _run_stage(name, params)
+    with _guarded("pipeline"):
+        for name in STAGES:
+            _run_stage(name, params)
 
 
 @app.command()
@@ -67,7 +80,8 @@ def flow(params: ParamsOption = DEFAULT_PARAMS) -> None:
     setup_logging()
     from flows.pipeline import deepfake_pipeline
 
-    deepfake_pipeline(params_path=str(params))
+    with _guarded("flow"):
+        deepfake_pipeline(params_path=str(params))
 
 
 @app.command()
@@ -270,13 +284,11 @@ def import_faces_command(
     """Index a folder of face images (real/, fake/) into a faces table: a start without videos."""
     prepare_environment()
     setup_logging()
-    from deepfake_detector.face_images import FaceImagesError, import_faces
+    from deepfake_detector.face_images import import_faces
 
-    try:
-        report = import_faces(_study_params(params, overrides), Path("."))
-    except FaceImagesError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    settings = _study_params(params, overrides)
+    with _guarded("import_faces"):
+        report = import_faces(settings, Path("."))
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 
@@ -286,11 +298,8 @@ def _study(name: str, params: Path, overrides: list[str] | None) -> None:
     from deepfake_detector import studies
 
     settings = _study_params(params, overrides)
-    try:
+    with _guarded(name):
         report = getattr(studies, name)(settings, Path("."), command=_command_line())
-    except studies.StudyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 

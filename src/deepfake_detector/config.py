@@ -8,6 +8,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from deepfake_detector.errors import UserError
+
 DEFAULT_PARAMS = Path("params.yaml")
 
 
@@ -49,7 +51,8 @@ class DownloadParams(Section):
     retries: int = Field(3, ge=0)
     backoff_s: float = Field(1.0, ge=0)
     max_bytes: int = Field(2_000_000_000, gt=0)
-    allow_local: bool = True
+    deadline_s: float = Field(3600.0, gt=0)  # one video's download, retries included
+    allow_local: bool = False  # local paths and file:// only when params say so
     chunk_bytes: int = Field(1 << 20, gt=0)
 
 
@@ -245,7 +248,7 @@ def crop_margin(params: Params, faces_dir: Path) -> float:
     return params.faces.margin
 
 
-class ParamsError(ValueError):
+class ParamsError(UserError, ValueError):
     """params.yaml is missing, malformed, or holds an unknown or invalid key."""
 
 

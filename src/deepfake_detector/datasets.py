@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from deepfake_detector.atomic import atomic_path
+from deepfake_detector.errors import UserError
 from deepfake_detector.manifest import LABELS, SPLITS, ManifestRow, uri_scheme, video_id_for
 from deepfake_detector.reports import StageReport
 
@@ -50,7 +51,7 @@ _YOUTUBE_REAL = re.compile(r"\d+")
 Reader = Callable[..., list[ManifestRow]]
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A dataset folder does not have the layout its reader expects, or an option is wrong."""
 
 

@@ -1,17 +1,21 @@
 """Stage `download_videos`: fetch every manifest video, verify its checksum, list it in videos.csv.
 
-HTTP downloads stream into `<dest>.part` and resume with a `Range` request after a dropped
-connection, a read timeout or a 5xx/429 answer, within one run or on the next one. A `.part`
-is kept only when the retries ran out on such transient errors; any other failure removes it.
-The finished file is renamed onto `dest` only after its size and checksum are verified.
+HTTP downloads stream into a hidden `.<name>.part` beside `dest` and resume with a `Range`
+request after a dropped connection, a read timeout or a 5xx/429 answer, within one run or on the
+next one. A `.part` is kept only when the retries ran out on such transient errors; any other
+failure removes it. The finished file is renamed onto `dest` only after its size and checksum
+are verified.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
+import socket
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -23,6 +27,7 @@ from urllib3.util.retry import Retry
 
 from deepfake_detector.atomic import atomic_path, remove_stale_temps
 from deepfake_detector.config import DownloadParams, Params
+from deepfake_detector.errors import UserError
 from deepfake_detector.keys import file_sha256
 from deepfake_detector.manifest import (
     VIDEOS_TABLE,
@@ -31,7 +36,9 @@ from deepfake_detector.manifest import (
     VideoRecord,
     read_manifest,
     read_videos_table,
+    redact_uri,
     resolve_local,
+    scrub,
     uri_basename,
     uri_scheme,
     write_videos_table,
@@ -44,6 +51,7 @@ STAGE = "download_videos"
 HTTP_SCHEMES = ("http", "https")
 LOCAL_SCHEMES = ("", "file")
 PART_SUFFIX = ".part"
+
 DEFAULT_EXT = ".mp4"
 VIDEO_EXTS = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
@@ -54,7 +62,12 @@ _EXT = re.compile(r"\.[a-z0-9]{1,5}")
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
-class DownloadError(RuntimeError):
+def part_path(dest: Path) -> Path:
+    """Where `dest` is downloaded to until verified: hidden, so no partial file is ever in view."""
+    return dest.with_name(f".{dest.name}{PART_SUFFIX}")
+
+
+class DownloadError(UserError, RuntimeError):
     """A video could not be fetched or verified; the message names the uri and the cause."""
 
 
@@ -142,9 +155,9 @@ def _copy_local(
 
 
 def _fetch_http(url: str, dest: Path, expected: str | None, params: DownloadParams) -> str:
-    """Download `url` into `dest.part` with retries and resume, verify, rename onto `dest`."""
+    """Download `url` into its partial file with retries and resume, verify, rename onto `dest`."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + PART_SUFFIX)
+    part = part_path(dest)
     with requests.Session() as session:
         _download_with_resume(session, url, part, params)
     actual = _checked_sha256(part, expected, url, dest)
@@ -156,9 +169,10 @@ def _download_with_resume(
     session: requests.Session, url: str, part: Path, params: DownloadParams
 ) -> None:
     """Stream `url` into `part`; retry transient failures with back-off, resuming each time."""
+    deadline = time.monotonic() + params.deadline_s
     for attempt in range(params.retries + 1):
         try:
-            _stream_once(session, url, part, params)
+            _stream_once(session, url, part, params, deadline)
             return
         except _RETRYABLE as exc:
             if attempt >= params.retries:
@@ -167,7 +181,15 @@ def _download_with_resume(
                     f"{url}: gave up after {attempt + 1} attempt(s): {exc}"
                 ) from exc
             delay = _retry_delay(exc, params, attempt)
-            log.info("%s: %s; retry %d/%d in %.2fs", url, exc, attempt + 1, params.retries, delay)
+            safe = redact_uri(url)
+            log.info(
+                "%s: %s; retry %d/%d in %.2fs",
+                safe,
+                scrub(str(exc), url),
+                attempt + 1,
+                params.retries,
+                delay,
+            )
             time.sleep(delay)
         except DownloadError:
             part.unlink(missing_ok=True)
@@ -183,27 +205,70 @@ def _retry_delay(exc: Exception, params: DownloadParams, attempt: int) -> float:
     return max(params.backoff_s * 2**attempt, min(retry_after, MAX_RETRY_AFTER_S))
 
 
-def _stream_once(session: requests.Session, url: str, part: Path, params: DownloadParams) -> None:
-    """One GET: append to `part` on 206, start over on 200; raise _Transient on a short body."""
+def _stream_once(
+    session: requests.Session, url: str, part: Path, params: DownloadParams, deadline: float
+) -> None:
+    """One GET: append to `part` on 206, start over on 200; raise _Transient on a short body.
+
+    `timeout_s` bounds each wait for bytes; `deadline` bounds the whole download, so a server
+    that trickles a byte at a time cannot hold the stage: the response is closed when it passes.
+    """
     offset = part.stat().st_size if part.exists() else 0
     # identity: byte ranges and Content-Length must refer to the file's own bytes.
     headers = {"Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
+    late = DownloadError(f"{url}: took longer than download.deadline_s={params.deadline_s:g}")
+    if time.monotonic() >= deadline:
+        raise late
     with session.get(url, headers=headers, stream=True, timeout=params.timeout_s) as resp:
         plan = _plan(resp, url, part, offset, params)
         if plan is None:
             return
         start, total = plan
         size = start
-        with part.open("ab" if start else "wb") as out:
-            for chunk in resp.iter_content(chunk_size=params.chunk_bytes):
-                size += len(chunk)
-                if size > params.max_bytes:
-                    raise _too_big(url, size, params)
-                out.write(chunk)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            _abort(resp)
+
+        timer = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            with part.open("ab" if start else "wb") as out:
+                for chunk in resp.iter_content(chunk_size=params.chunk_bytes):
+                    if expired.is_set():
+                        raise late
+                    size += len(chunk)
+                    if size > params.max_bytes:
+                        raise _too_big(url, size, params)
+                    out.write(chunk)
+        except DownloadError:
+            raise
+        except Exception as exc:  # reading a response the timer closed fails in many ways
+            if expired.is_set():
+                raise late from exc
+            raise
+        finally:
+            timer.cancel()
+        if expired.is_set():
+            raise late
     if total is not None and size != total:
         raise _Transient(f"body ended after {size} of {total} bytes")
+
+
+def _abort(resp: requests.Response) -> None:
+    """Wake a read blocked on `resp` from another thread: shut its socket down, then close it."""
+    sock = getattr(getattr(resp.raw, "_connection", None), "sock", None)
+    if sock is None:  # http.client lets go of the connection's socket once a body streams
+        reader = getattr(getattr(resp.raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    resp.close()
 
 
 def _plan(
@@ -288,7 +353,7 @@ def previous_records(videos_dir: Path) -> dict[str, VideoRecord]:
 def previous_sha256(row: ManifestRow, previous: dict[str, VideoRecord]) -> str | None:
     """The sha256 the last run verified for this row's video, if it came from the same uri."""
     rec = previous.get(row.video_id)
-    return rec.sha256 if rec is not None and rec.source == row.uri else None
+    return rec.sha256 if rec is not None and rec.source == redact_uri(row.uri) else None
 
 
 def download_video(
@@ -319,7 +384,7 @@ def download_video(
         group=row.group,
         sha256=actual,
         split=row.split,
-        source=row.uri,
+        source=redact_uri(row.uri),  # videos.csv is shared: no credentials in it
     )
 
 
@@ -334,7 +399,7 @@ def _protected_paths(params: Params, root: Path, rows: list[ManifestRow] | None)
             return keep
     videos_dir = root / params.paths.videos_dir
     for row in rows:
-        keep.add((videos_dir / (video_filename(row) + PART_SUFFIX)).resolve())
+        keep.add(part_path(videos_dir / video_filename(row)).resolve())
         if uri_scheme(row.uri) in LOCAL_SCHEMES:
             try:
                 keep.add(resolve_local(row.uri, manifest.parent).resolve())
@@ -396,5 +461,5 @@ def download_videos(params: Params, root: Path = Path(".")) -> StageReport:
                 download_video(row, params, root, previous_sha256(row, previous), report)
             )
         except DownloadError as exc:
-            report.skip(row.video_id, str(exc))
+            report.skip(row.video_id, scrub(str(exc), row.uri))
     return finish_download(params, root, records, report, rows)

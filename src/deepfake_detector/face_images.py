@@ -20,7 +20,9 @@ from PIL import Image, UnidentifiedImageError
 
 from deepfake_detector.atomic import atomic_path
 from deepfake_detector.config import FaceImagesParams, Params
+from deepfake_detector.errors import UserError
 from deepfake_detector.faces import COLUMNS, INDEX
+from deepfake_detector.images import MAX_PIXELS
 from deepfake_detector.reports import StageReport
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ EXTRA_COLUMNS = ["dataset", "method", "identities"]
 LABEL_FOLDERS = {"real": "real", "fake": "fake"}
 
 
-class FaceImagesError(ValueError):
+class FaceImagesError(UserError, ValueError):
     """The folder or the file-name pattern cannot give a labelled, grouped faces table."""
 
 
@@ -62,11 +64,23 @@ def _label_folders(root: Path) -> list[tuple[str, Path]]:
 
 
 def _readable(path: Path) -> str | None:
-    """None if PIL can read the image's header and structure, else why not."""
+    """None if PIL decodes the whole image (a truncated file is caught here, not in training)."""
+    if path.stat().st_size == 0:
+        return "empty file"
     try:
         with Image.open(path) as image:
-            image.verify()
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+            if image.width * image.height > MAX_PIXELS:
+                return (
+                    f"{image.width}x{image.height} pixels is more than the {MAX_PIXELS:,} allowed"
+                )
+            image.load()
+    except (
+        OSError,
+        UnidentifiedImageError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as exc:
         return f"not a readable image: {exc}"
     return None
 

@@ -30,6 +30,7 @@ STAMP = "faces.json"
 INDEX = "faces.csv"
 DETECT_BATCH = 8
 MTCNN_MIN_FACE = 20
+MAX_DETECT_SIDE = 1920  # longest side MTCNN scans; larger images are shrunk (bounded latency)
 COLUMNS = [
     "video_id",
     "frame_index",
@@ -82,16 +83,19 @@ class MtcnnDetector:
         MTCNN's pyramid starts at 20-pixel faces (mtcnn 1.0 fails for any other
         min_face_size), so each image is shrunk until `min_face_size` maps to 20 pixels: the
         same faces are found, with up to 4x fewer pixels to scan at the default of 40. Images of
-        one size (a video's frames) go to MTCNN as one batch.
+        one size (a video's frames) go to MTCNN as one batch. A very large image (a 50-megapixel
+        photo) is also shrunk to MAX_DETECT_SIDE pixels on its longest side, so that detection
+        time stays bounded; its faces are cropped from the full-resolution image all the same.
         """
-        scale = min(1.0, MTCNN_MIN_FACE / self.params.min_face_size)
+        base = min(1.0, MTCNN_MIN_FACE / self.params.min_face_size)
+        scales = [min(base, MAX_DETECT_SIDE / max(image.shape[:2])) for image in images]
         small = [
             (
                 image
                 if scale == 1.0
                 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             ).astype(np.float32)  # mtcnn normalises in NumPy: uint8 would become float64
-            for image in images
+            for image, scale in zip(images, scales, strict=True)
         ]
         by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for i, image in enumerate(small):
@@ -100,7 +104,7 @@ class MtcnnDetector:
         for members in by_shape.values():
             batch = self._mtcnn.detect_faces([small[i] for i in members])
             for i, raw in zip(members, batch, strict=True):
-                found[i] = self._keep([_to_detection(d, 1.0 / scale) for d in raw])
+                found[i] = self._keep([_to_detection(d, 1.0 / scales[i]) for d in raw])
         return found
 
     def _keep(self, found: list[Detection]) -> list[Detection]:

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from deepfake_detector.atomic import atomic_dir, atomic_path, remove_stale_temps
 from deepfake_detector.config import FramesParams, Params
+from deepfake_detector.errors import UserError
 from deepfake_detector.keys import code_digest, content_key
 from deepfake_detector.manifest import VideoRecord, read_videos_table
 from deepfake_detector.reports import StageReport
@@ -26,7 +27,7 @@ STAMP = "frames.json"
 INDEX = "frames.csv"
 
 
-class VideoReadError(RuntimeError):
+class VideoReadError(UserError, RuntimeError):
     """A video cannot be opened or yields no frame."""
 
 
@@ -95,9 +96,13 @@ def sample_frames(
     path: Path, params: FramesParams
 ) -> tuple[float, int, list[tuple[int, np.ndarray]]]:
     """Decode `path` once, front to back, returning (fps, frame_count, [(index, BGR frame)])."""
+    if path.stat().st_size == 0:
+        raise VideoReadError(f"{path.name}: empty file")
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise VideoReadError(f"{path.name}: OpenCV cannot open it as a video")
+        raise VideoReadError(
+            f"{path.name}: cannot open it as a video (not a video, cut short, or no video stream)"
+        )
     try:
         fps = float(cap.get(cv2.CAP_PROP_FPS)) or 0.0
         declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))

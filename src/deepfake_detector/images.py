@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from deepfake_detector.errors import UserError
+
 IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "MPO", "TIFF"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -17,7 +19,7 @@ MAX_PIXELS = (
 )
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """A file that is not a readable image or video; the message says why, for people."""
 
 
@@ -47,11 +49,12 @@ def read_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray
             image = ImageOps.exif_transpose(image)
     except InputError:
         raise
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(
+            f"{name}: refused: more pixels than the {max_pixels:,} allowed, a possible "
+            f"decompression bomb ({exc})"
+        ) from exc
+    except UnidentifiedImageError as exc:
         raise InputError(f"{name}: not a readable image ({exc.__class__.__name__})") from exc
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise InputError(f"{name}: corrupt image data ({exc})") from exc

@@ -8,10 +8,11 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qsl, unquote, urlparse, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 from deepfake_detector.atomic import write_text
+from deepfake_detector.errors import UserError
 from deepfake_detector.reports import StageReport
 
 LABELS = ("real", "fake")
@@ -26,7 +27,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_ID = 120
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError, ValueError):
     """A manifest or videos table is missing, not CSV, or lacks required columns."""
 
 
@@ -54,6 +55,28 @@ class VideoRecord:
     sha256: str
     split: str | None
     source: str
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` safe to log or store: user:password@ and every query value become ***."""
+    parts = urlsplit(uri)
+    if parts.scheme.lower() not in ("http", "https") or not (parts.query or "@" in parts.netloc):
+        return uri
+    netloc = f"***@{parts.netloc.rsplit('@', 1)[1]}" if "@" in parts.netloc else parts.netloc
+    query = "&".join(f"{key}=***" for key, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def scrub(text: str, uri: str) -> str:
+    """`text` (an error message) with `uri`, and the path and query it holds, redacted."""
+    safe = redact_uri(uri)
+    if safe == uri:
+        return text
+    parts, clean = urlsplit(uri), urlsplit(safe)
+    text = text.replace(uri, safe)
+    if parts.query:
+        text = text.replace(f"{parts.path}?{parts.query}", f"{clean.path}?{clean.query}")
+    return text.replace(parts.netloc, clean.netloc)
 
 
 def uri_scheme(uri: str) -> str:
@@ -146,7 +169,7 @@ def read_manifest(path: Path, report: StageReport) -> list[ManifestRow]:
     valid: list[ManifestRow] = []
     for line, cells in rows:
         report.count("manifest_rows")
-        item = f"row {line}: {cells.get('uri', '')}"
+        item = f"row {line}: {redact_uri(cells.get('uri', ''))}"
         problem = _row_problem(cells)
         if problem is None:
             video_id = video_id_for(cells["uri"])

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deepfake_detector.config import TrainParams
+from deepfake_detector.errors import UserError
 
 if TYPE_CHECKING:
     import keras
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 KERAS_IMAGENET_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """The chosen base weights cannot be had."""
 
 

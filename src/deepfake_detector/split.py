@@ -12,6 +12,7 @@ import pandas as pd
 from deepfake_detector import cache_keys
 from deepfake_detector.atomic import atomic_path
 from deepfake_detector.config import Params, SplitParams
+from deepfake_detector.errors import UserError
 from deepfake_detector.faces import INDEX as FACES_INDEX
 from deepfake_detector.reports import StageReport
 
@@ -21,11 +22,11 @@ SPLITS = ("train", "val", "test")
 SPLIT_FILE = "split.csv"
 
 
-class LeakageError(RuntimeError):
+class LeakageError(UserError, RuntimeError):
     """A group or a video sits on two sides of the split."""
 
 
-class SplitError(ValueError):
+class SplitError(UserError, ValueError):
     """The data cannot be split as asked (too few groups, conflicting fixed splits)."""
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from deepfake_detector.atomic import atomic_path, write_json
 from deepfake_detector.config import Params, StudySource, crop_margin
+from deepfake_detector.errors import UserError
 from deepfake_detector.evaluate import Assessment, assess, curves_of, uncalibrated_detector
 from deepfake_detector.face_images import read_faces_table
 from deepfake_detector.faces import INDEX as FACES_INDEX
@@ -41,7 +42,7 @@ PREDICTIONS_FILE = "video_predictions.csv"
 SUMMARY_FILE = "metrics.json"
 
 
-class StudyError(ValueError):
+class StudyError(UserError, ValueError):
     """The data cannot support the study as configured."""
 
 

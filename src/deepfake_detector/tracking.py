@@ -309,22 +309,31 @@ class PyfuncDetector:
 
         from deepfake_detector.images import InputError, read_image
 
+        try:
+            images = _images_of(model_input)
+        except ValueError as exc:  # a schema problem: one clear error per row, no stack trace
+            rows = len(model_input) if hasattr(model_input, "__len__") else 1
+            return [self._error(i, str(exc)) for i in range(max(rows, 1))]
         results = []
-        for i, encoded in enumerate(_images_of(model_input)):
+        for i, encoded in enumerate(images):
             try:
                 rgb = read_image(base64.b64decode(encoded, validate=True))
                 result = self.detector.predict_image(rgb)
             except (InputError, binascii.Error, ValueError, TypeError) as exc:
-                result = {
-                    "kind": "image",
-                    "verdict": "error",
-                    "p_fake": None,
-                    "faces": [],
-                    "error": f"image {i}: {exc}",
-                    "model": self.detector.ref.to_dict(),
-                }
+                result = self._error(i, f"image {i}: {exc}")
             results.append({"index": i, **result})
         return results
+
+    def _error(self, index: int, message: str) -> dict[str, Any]:
+        return {
+            "index": index,
+            "kind": "image",
+            "verdict": "error",
+            "p_fake": None,
+            "faces": [],
+            "error": message,
+            "model": self.detector.ref.to_dict(),
+        }
 
 
 def _images_of(model_input: Any) -> list[str]:
@@ -333,7 +342,10 @@ def _images_of(model_input: Any) -> list[str]:
 
     if isinstance(model_input, pd.DataFrame):
         if "image" not in model_input.columns:
-            raise ValueError("expected a column named 'image' holding base64-encoded images")
+            raise ValueError(
+                "expected a column named 'image' holding base64-encoded images; got "
+                + ", ".join(map(str, model_input.columns))
+            )
         return [str(v) for v in model_input["image"]]
     if isinstance(model_input, dict):
         value = model_input.get("image", model_input.get("images"))
