@@ -133,5 +133,10 @@ def reliability() -> Recorder:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Merge the rows this session recorded into RELIABILITY.md."""
     if _RECORDER.rows:
-        command = "pytest " + " ".join(session.config.invocation_params.args)
-        write_report(REPO / "RELIABILITY.md", _RECORDER.rows, command.strip())
+        args = list(session.config.invocation_params.args)
+        option = session.config.option
+        whole = not (option.keyword or option.markexpr or option.lf or option.deselect) and not [
+            a for a in args if not a.startswith("-")
+        ]
+        command = " ".join(["pytest", *args])
+        write_report(REPO / "RELIABILITY.md", _RECORDER.rows, command, merge=not whole)

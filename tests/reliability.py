@@ -3,7 +3,7 @@
 Tests record one row per case through the `reliability` fixture and then assert on it, so a row
 says what was observed whether or not the test passed. At the end of a session the rows are
 merged into RELIABILITY.md by (section, case, entry point): a run of part of the suite refreshes
-its own rows and keeps the others.
+its own rows and keeps the others; a run of the whole suite (`make test`) writes the file afresh.
 """
 
 from __future__ import annotations
@@ -116,9 +116,12 @@ def read_rows(path: Path) -> dict[tuple[str, str, str], Row]:
     return rows
 
 
-def write_report(path: Path, recorded: dict[tuple[str, str, str], Row], command: str) -> None:
-    """Merge this session's rows into `path` (temp file, then rename)."""
-    rows = read_rows(path) | recorded
+def write_report(
+    path: Path, recorded: dict[tuple[str, str, str], Row], command: str, merge: bool = True
+) -> None:
+    """Write this session's rows to `path` (temp file, then rename), merged into the earlier rows
+    when the session ran only part of the suite."""
+    rows = (read_rows(path) if merge else {}) | recorded
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     held = sum(r.ok is True for r in rows.values())
     not_run = sum(r.ok is None for r in rows.values())
@@ -128,8 +131,8 @@ def write_report(path: Path, recorded: dict[tuple[str, str, str], Row], command:
         "What the test suite fed the pipeline, the faults it injected and the load it applied, "
         "with what happened. Written by the tests themselves (`tests/reliability.py`): every "
         "row is one case through one entry point, recorded by the test that checks it; "
-        "`make test` (or `pytest -m reliability` for these tests alone) rewrites the rows it "
-        "runs and keeps the others.",
+        "`make test` writes it afresh; `pytest -m reliability` (these tests alone) or any part "
+        "of the suite rewrites the rows it runs and keeps the others.",
         "",
         f"Last written {now} by `{command}` on {platform.machine()} "
         f"Python {platform.python_version()}; {held} of {len(rows)} rows held"

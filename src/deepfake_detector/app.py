@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from deepfake_detector.gradcam import grad_cam, overlay
+from deepfake_detector.atomic import atomic_path
+from deepfake_detector.gradcam import grad_cams, overlay
 from deepfake_detector.images import InputError, is_video, read_image
 from deepfake_detector.predict import Detector
 
@@ -100,14 +101,14 @@ class Analyser:
             return verdict_markdown(result), None, None, result
         scored = self.detector.score_image(rgb)
         result = {"file": file.name, **self.detector.predict_image_scored(scored)}
-        size = self.detector.config.image_size
+        explained = scored[: self.max_faces_explained]
+        heats = grad_cams(
+            self.detector.model, [f.crop for f in explained], self.detector.config.image_size
+        )
         cams = heat_strip(
             [
-                (
-                    overlay(f.crop, grad_cam(self.detector.model, f.crop, size)),
-                    f"face {i}: {f.p_fake:.2f}",
-                )
-                for i, f in enumerate(scored[: self.max_faces_explained])
+                (overlay(f.crop, heat), f"face {i}: {f.p_fake:.2f}")
+                for i, (f, heat) in enumerate(zip(explained, heats, strict=True))
             ]
         )
         return verdict_markdown(result), draw_faces(rgb, result["faces"]), cams, result
@@ -165,9 +166,36 @@ def header_markdown(detector: Detector) -> str:
     )
 
 
+def use_atomic_image_cache() -> None:
+    """Make Gradio write each output picture once, atomically (idempotent).
+
+    Gradio 6.31 writes an output image to a cache path named after its content and rewrites it
+    in place on every request: two users who get the same picture at once (the same upload, an
+    example) can be sent a file while it is being rewritten, a cut-off body. Here a picture
+    already in the cache is left alone, and a new one appears under its name complete.
+    """
+    from gradio import processing_utils
+
+    if getattr(processing_utils.save_pil_to_cache, "atomic", False):
+        return
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:  # type: ignore[no-untyped-def]
+        data = processing_utils.encode_pil_to_bytes(img, format)
+        target = Path(cache_dir) / processing_utils.hash_bytes(data) / f"{name}.{format}"
+        if not target.exists():
+            with atomic_path(target) as tmp:
+                tmp.write_bytes(data)
+        return str(target.resolve())
+
+    save_pil_to_cache.atomic = True  # type: ignore[attr-defined]
+    processing_utils.save_pil_to_cache = save_pil_to_cache
+
+
 def build_app(detector: Detector, image_examples: list[str], video_examples: list[str]):  # type: ignore[no-untyped-def]
     """The Blocks app with an Image and a Video tab and named API endpoints."""
     import gradio as gr
+
+    use_atomic_image_cache()
 
     analyse = Analyser(detector)
     with gr.Blocks(analytics_enabled=False, title="Deepfake detector") as demo:

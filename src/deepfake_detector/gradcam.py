@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import cv2
@@ -12,24 +14,55 @@ from deepfake_detector.model import base_of
 if TYPE_CHECKING:
     import keras
 
+_compiled: weakref.WeakKeyDictionary[keras.Model, Callable] = weakref.WeakKeyDictionary()
 
-def grad_cam(model: keras.Model, crop: np.ndarray, image_size: int) -> np.ndarray:
-    """Heat map in [0, 1] at the crop's size: ReLU of gradient-weighted last feature maps."""
+
+def _cam_function(model: keras.Model) -> Callable:
+    """One compiled graph per model: a batch of crops in, one feature-map heat map per crop out.
+
+    Each face's score depends only on its own features, so the gradient of the batch's summed
+    score gives every face its own gradient in one backward pass.
+    """
+    if model not in _compiled:
+        import tensorflow as tf
+
+        scale = model.get_layer("preprocess_input")
+        pool, head, base = model.get_layer("pool"), model.get_layer("p_fake"), base_of(model)
+
+        @tf.function(reduce_retracing=True)
+        def cams(x: tf.Tensor) -> tf.Tensor:
+            features = base(scale(x), training=False)
+            with tf.GradientTape() as tape:
+                tape.watch(features)
+                total = tf.reduce_sum(head(pool(features)))  # inside the tape, or no gradient
+            grads = tape.gradient(total, features)
+            weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+            return tf.nn.relu(tf.reduce_sum(features * weights, axis=-1))
+
+        _compiled[model] = cams
+    return _compiled[model]
+
+
+def grad_cams(model: keras.Model, crops: Sequence[np.ndarray], image_size: int) -> list[np.ndarray]:
+    """Heat maps in [0, 1], each at its crop's size: ReLU of gradient-weighted feature maps."""
+    if not crops:
+        return []
     import tensorflow as tf
 
-    x = tf.image.resize(tf.convert_to_tensor(crop[None], tf.float32), [image_size, image_size])
-    scale = model.get_layer("preprocess_input")
-    pool, head = model.get_layer("pool"), model.get_layer("p_fake")
-    with tf.GradientTape() as tape:
-        features = base_of(model)(scale(x), training=False)
-        tape.watch(features)
-        p = head(pool(features))
-    grads = tape.gradient(p, features)[0]
-    weights = tf.reduce_mean(grads, axis=(0, 1))
-    cam = tf.nn.relu(tf.reduce_sum(features[0] * weights, axis=-1)).numpy()
-    if cam.max() > 0:
-        cam = cam / cam.max()
-    return cv2.resize(cam.astype(np.float32), (crop.shape[1], crop.shape[0]))
+    size = [image_size, image_size]
+    batch = tf.stack([tf.image.resize(tf.convert_to_tensor(c, tf.float32), size) for c in crops])
+    maps = _cam_function(model)(batch).numpy()
+    heats = []
+    for cam, crop in zip(maps, crops, strict=True):
+        if cam.max() > 0:
+            cam = cam / cam.max()
+        heats.append(cv2.resize(cam.astype(np.float32), (crop.shape[1], crop.shape[0])))
+    return heats
+
+
+def grad_cam(model: keras.Model, crop: np.ndarray, image_size: int) -> np.ndarray:
+    """The heat map of one crop (see `grad_cams`)."""
+    return grad_cams(model, [crop], image_size)[0]
 
 
 def overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
