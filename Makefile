@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GRADIO_ANALYTICS_ENABLED := False
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast lint audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser
+.PHONY: help setup demo test test-fast lint audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser postgres
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ serve-model: setup  ## REST: the champion behind `mlflow models serve` on 127.0.
 	MLFLOW_TRACKING_URI=sqlite:///mlruns/mlflow.db MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
 	  $(BIN)/mlflow models serve -m models:/deepfake-detector@champion --env-manager local \
 	  -h 127.0.0.1 -p 5001 --workers 1
+
+postgres:  ## install Debian's PostgreSQL (the team MLflow test starts its own cluster; needs root)
+	command -v pg_ctlcluster >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
 browser:  ## install Debian's chromium and chromedriver (screenshots and their test; needs root)
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \

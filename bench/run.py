@@ -38,6 +38,7 @@ MODULES = (
     "bench.incremental",
     "bench.memory",
     "bench.startup",
+    "bench.dask_fanout",
 )
 OUTPUT = REPO / "BENCHMARKS.md"
 RUNNING = """\
@@ -46,7 +47,7 @@ make bench                          # every benchmark, one process run; rewrites
 .venv/bin/python -m bench --quick   # fewer inputs and repeats, for development; prints only
 .venv/bin/python -m bench --only faces --only frames   # some of them; prints only
 .venv/bin/python -m bench --list    # names: faces, frames, training, inference,
-                                    #        incremental, memory, startup
+                                    #        incremental, memory, startup, dask
 ```
 
 A run with `--quick` or `--only` leaves this file alone (`--write` forces it), so it always holds

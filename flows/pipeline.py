@@ -19,10 +19,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.results import get_result_store
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from deepfake_detector import cache_keys
-from deepfake_detector.config import Params, load_params
+from deepfake_detector.config import FlowParams, Params, load_params
 from deepfake_detector.download import finish_download
 from deepfake_detector.faces import faces_key, finish_crop_faces
 from deepfake_detector.faces import read_stamp as read_faces_stamp
@@ -32,19 +32,45 @@ from deepfake_detector.manifest import read_manifest, read_videos_table, redact_
 from deepfake_detector.reports import REPORT_NAME, StageReport
 from deepfake_detector.runlock import exclusive_run
 from deepfake_detector.runtime import prepare_environment
+from deepfake_detector.stages import STAGES
 from tasks import stages
 
 log = logging.getLogger(__name__)
 
 
-def _submit(task: Any, key: str, on_disk: Any, **kwargs: Any) -> PrefectFuture:
+def task_runner_for(settings: FlowParams) -> TaskRunner:
+    """The task runner params ask for: threads here, or Dask (a local cluster or a scheduler).
+
+    A local Dask cluster has `workers` processes of one thread each, bound to 127.0.0.1 with no
+    dashboard; each process imports TensorFlow and loads MTCNN once, for all the videos it gets.
+    With `dask_address` the tasks go to an existing cluster, whose workers must see this
+    checkout's files at the same path and have this package installed.
+    """
+    if settings.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if settings.dask_address:
+            return DaskTaskRunner(address=settings.dask_address)
+        return DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": settings.workers,
+                "threads_per_worker": 1,
+                "processes": True,
+                "host": "127.0.0.1",
+                "dashboard_address": None,
+            }
+        )
+    return ThreadPoolTaskRunner(max_workers=settings.workers)
+
+
+def _submit(runner: TaskRunner, task: Any, key: str, on_disk: Any, **kwargs: Any) -> PrefectFuture:
     """Submit `task`, first adopting matching outputs on disk or refreshing a stale record."""
     store = get_result_store().update_for_task(task)
     have_record = store.exists(key)
     if on_disk is not None and not have_record:
         store.write(obj=on_disk, key=key)
     refresh = on_disk is None and have_record
-    return task.with_options(refresh_cache=refresh).submit(**kwargs)
+    return runner.submit(task.with_options(refresh_cache=refresh), parameters=kwargs)
 
 
 def _stage_on_disk(out_dir: Path, key: str, outputs: list[Path]) -> dict[str, Any] | None:
@@ -69,12 +95,12 @@ def _gather(futures: list[tuple[str, PrefectFuture]], report: StageReport) -> li
     return results
 
 
-def reconcile_dvc(root: Path) -> None:
-    """Record the flow's outputs in dvc.lock so `dvc status` agrees with what is on disk."""
+def reconcile_dvc(root: Path, stages_run: list[str]) -> None:
+    """Record the outputs of the stages the flow ran in dvc.lock, so `dvc status` agrees."""
     if not (root / "dvc.yaml").exists() or not (root / ".dvc").is_dir():
         return
     result = subprocess.run(
-        [sys.executable, "-m", "dvc", "commit", "--force", "--quiet"],
+        [sys.executable, "-m", "dvc", "commit", "--force", "--quiet", *stages_run],
         cwd=root,
         capture_output=True,
         text=True,
@@ -83,17 +109,31 @@ def reconcile_dvc(root: Path) -> None:
         get_run_logger().warning("dvc commit failed: %s", result.stderr.strip())
 
 
-@flow(name="deepfake-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="deepfake-pipeline")  # tasks go to the runner params choose (task_runner_for)
 def deepfake_pipeline(
-    params_path: str = "params.yaml", root: str = ".", reconcile: bool = True
+    params_path: str = "params.yaml",
+    root: str = ".",
+    reconcile: bool = True,
+    until: str = "register_model",
 ) -> dict[str, Any]:
-    """Videos -> frames -> faces -> split -> train -> evaluate -> registered model."""
+    """Videos -> frames -> faces -> split -> train -> evaluate -> registered model.
+
+    `until` stops after that stage (e.g. `crop_faces`: the per-video data preparation alone).
+    """
+    if until not in STAGES:
+        raise ValueError(f"until: unknown stage {until!r}; stages are {', '.join(STAGES)}")
     base = Path(root)
+    prepare_environment(base)  # telemetry off also when a Prefect worker starts the flow
+    params = load_params(base / params_path)
     with exclusive_run(base, "flow deepfake-pipeline"):
-        return _run_pipeline(base, load_params(base / params_path), reconcile)
+        with task_runner_for(params.flow) as runner:
+            reports = _run_pipeline(base, params, runner, until)
+        if reconcile:
+            reconcile_dvc(base, list(reports))
+    return reports
 
 
-def _run_pipeline(base: Path, params: Params, reconcile: bool) -> dict[str, Any]:
+def _run_pipeline(base: Path, params: Params, runner: TaskRunner, until: str) -> dict[str, Any]:
     """The flow's body, run while it holds the checkout's pipeline lock."""
     paths = params.paths
     reports: dict[str, Any] = {}
@@ -103,7 +143,7 @@ def _run_pipeline(base: Path, params: Params, reconcile: bool) -> dict[str, Any]
         key = cache_keys.demo_key(params)
         on_disk = _stage_on_disk(demo_dir, key, [base / params.download.manifest])
         reports["make_demo_videos"] = _submit(
-            stages.make_demo_videos, key, on_disk, params=params, root=base
+            runner, stages.make_demo_videos, key, on_disk, params=params, root=base
         ).result()
 
     report = StageReport("download_videos")
@@ -127,6 +167,7 @@ def _run_pipeline(base: Path, params: Params, reconcile: bool) -> dict[str, Any]
             (
                 row.video_id,
                 _submit(
+                    runner,
                     stages.download_video,
                     key,
                     on_disk,
@@ -139,6 +180,8 @@ def _run_pipeline(base: Path, params: Params, reconcile: bool) -> dict[str, Any]
         )
     videos = _gather(futures, report)
     reports["download_videos"] = finish_download(params, base, videos, report).to_dict()
+    if until == "download_videos":
+        return reports
 
     report = StageReport("extract_frames")
     futures = []
@@ -150,11 +193,21 @@ def _run_pipeline(base: Path, params: Params, reconcile: bool) -> dict[str, Any]
         futures.append(
             (
                 video.video_id,
-                _submit(stages.extract_frames, key, on_disk, video=video, params=params, root=base),
+                _submit(
+                    runner,
+                    stages.extract_frames,
+                    key,
+                    on_disk,
+                    video=video,
+                    params=params,
+                    root=base,
+                ),
             )
         )
     frames = _gather(futures, report)
     reports["extract_frames"] = finish_extract_frames(params, frames, report, base).to_dict()
+    if until == "extract_frames":
+        return reports
 
     report = StageReport("crop_faces")
     futures = []
@@ -166,6 +219,7 @@ def _run_pipeline(base: Path, params: Params, reconcile: bool) -> dict[str, Any]
             (
                 item.video_id,
                 _submit(
+                    runner,
                     stages.crop_faces,
                     cache_keys.item_key(work, params),
                     on_disk,
@@ -177,6 +231,8 @@ def _run_pipeline(base: Path, params: Params, reconcile: bool) -> dict[str, Any]
         )
     faces = _gather(futures, report)
     reports["crop_faces"] = finish_crop_faces(params, faces, report, base).to_dict()
+    if until == "crop_faces":
+        return reports
 
     from deepfake_detector.evaluate import METRICS_FILE
     from deepfake_detector.split import SPLIT_FILE
@@ -210,11 +266,10 @@ def _run_pipeline(base: Path, params: Params, reconcile: bool) -> dict[str, Any]
     ):
         key = key_fn(params, base)
         reports[name] = _submit(
-            task, key, _stage_on_disk(out_dir, key, outputs), params=params, root=base
+            runner, task, key, _stage_on_disk(out_dir, key, outputs), params=params, root=base
         ).result()
-
-    if reconcile:
-        reconcile_dvc(base)
+        if until == name:
+            break
     return reports
 
 

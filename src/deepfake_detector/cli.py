@@ -74,14 +74,27 @@ def pipeline(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 
 @app.command()
-def flow(params: ParamsOption = DEFAULT_PARAMS) -> None:
-    """Run the Prefect flow once (same stages, as Prefect tasks, cached across runs)."""
+def flow(
+    params: ParamsOption = DEFAULT_PARAMS,
+    until: Annotated[
+        str, typer.Option(help="Stop after this stage (e.g. crop_faces: data preparation).")
+    ] = "register_model",
+) -> None:
+    """Run the Prefect flow once (same stages, as Prefect tasks, cached across runs).
+
+    `flow.task_runner` in params chooses where the tasks run: threads here, or a Dask cluster.
+    """
     prepare_environment()
     setup_logging()
+    if until not in STAGES:
+        typer.echo(
+            f"error: --until: unknown stage {until!r}; stages are {', '.join(STAGES)}", err=True
+        )
+        raise typer.Exit(2)
     from flows.pipeline import deepfake_pipeline
 
     with _guarded("flow"):
-        deepfake_pipeline(params_path=str(params))
+        deepfake_pipeline(params_path=str(params), until=until)
 
 
 @app.command()

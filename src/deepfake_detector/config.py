@@ -177,6 +177,14 @@ class ScheduleParams(Section):
     timezone: str = "UTC"
 
 
+class FlowParams(Section):
+    """Where the Prefect flow runs its tasks; the results are the same whichever is chosen."""
+
+    task_runner: Literal["threads", "dask"] = "threads"
+    workers: int = Field(2, ge=1)  # threads, or worker processes of a local Dask cluster
+    dask_address: str = ""  # an existing Dask scheduler (tcp://host:8786); empty: a local one
+
+
 class StudySource(Section):
     """A labelled set for a study: a faces table, or a video manifest run through the stages."""
 
@@ -238,6 +246,7 @@ class Params(Section):
     evaluate: EvaluateParams = EvaluateParams()
     registry: RegistryParams = RegistryParams()
     schedule: ScheduleParams = ScheduleParams()
+    flow: FlowParams = FlowParams()
     studies: StudiesParams = StudiesParams()
 
 

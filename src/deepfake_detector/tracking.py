@@ -48,7 +48,8 @@ def tracking_uri(params: Params) -> str:
 def connect(params: Params, root: Path = Path("."), experiment: str | None = None) -> str:
     """Point MLflow at the tracking store and make sure the experiment exists; return its id.
 
-    The experiment is `registry.experiment` unless named.
+    The experiment is `registry.experiment` unless named. A new experiment in a local store keeps
+    its artifacts under `registry.artifact_root`; on a tracking server, where the server says.
     """
     import mlflow
 
@@ -60,6 +61,8 @@ def connect(params: Params, root: Path = Path("."), experiment: str | None = Non
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
+    if uri.startswith(("http://", "https://", "databricks")):
+        return mlflow.create_experiment(name)  # a tracking server keeps artifacts where it says
     artifacts = (root / params.registry.artifact_root).resolve()
     artifacts.mkdir(parents=True, exist_ok=True)
     return mlflow.create_experiment(name, artifact_location=artifacts.as_uri())

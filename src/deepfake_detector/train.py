@@ -20,6 +20,7 @@ from deepfake_detector.split import SPLIT_FILE
 
 if TYPE_CHECKING:
     import keras
+    import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,55 @@ class Fitted:
     model: keras.Model
     history: pd.DataFrame
     class_weights: dict[int, float]
+    devices: tuple[str, ...] = ()  # the devices training ran on (one replica each)
 
 
-def fit_detector(train: pd.DataFrame, val: pd.DataFrame, cfg: TrainParams) -> Fitted:
+def training_strategy(devices: list[str] | None = None) -> tf.distribute.Strategy:
+    """Where training runs: mirrored over several devices when there are several, else one.
+
+    By default the devices are the visible GPUs: with two or more, `MirroredStrategy` keeps a
+    replica of the model on each and splits every batch between them (`train.batch_size` is the
+    global batch); with one GPU, or none (this CPU), TensorFlow's default strategy runs as before.
+    """
+    import tensorflow as tf
+
+    if devices is None:
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+    if len(devices) > 1:
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.get_strategy()
+
+
+def strategy_devices(strategy: tf.distribute.Strategy) -> tuple[str, ...]:
+    """The device of each replica, for reports."""
+    import tensorflow as tf
+
+    if strategy.num_replicas_in_sync > 1:
+        return tuple(strategy.extended.worker_devices)
+    gpus = tf.config.list_logical_devices("GPU")
+    return (gpus[0].name if gpus else "/device:CPU:0",)
+
+
+def fit_detector(
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    cfg: TrainParams,
+    strategy: tf.distribute.Strategy | None = None,
+) -> Fitted:
     """Train on `train` (columns path, y), early-stopping on `val`: head first, then the top.
 
-    The one training recipe, used by `train_model` and by the generalisation studies.
+    The one training recipe, used by `train_model` and by the generalisation studies. The model
+    is built and compiled in `strategy`'s scope (`training_strategy()` unless given).
     """
+    strategy = strategy or training_strategy()
+    with strategy.scope():
+        return _fit(train, val, cfg, strategy)
+
+
+def _fit(
+    train: pd.DataFrame, val: pd.DataFrame, cfg: TrainParams, strategy: tf.distribute.Strategy
+) -> Fitted:
+    """`fit_detector`'s recipe, inside the strategy's scope."""
     import keras
 
     keras.utils.set_random_seed(cfg.seed)
@@ -104,7 +147,7 @@ def fit_detector(train: pd.DataFrame, val: pd.DataFrame, cfg: TrainParams) -> Fi
     unfreeze_top(model, cfg.fine_tune_layers)
     fit("fine_tune", cfg.epochs, cfg.learning_rate, done)
     log_frame = pd.concat(history, ignore_index=True) if history else pd.DataFrame()
-    return Fitted(model, log_frame, weights)
+    return Fitted(model, log_frame, weights, strategy_devices(strategy))
 
 
 def train_model(params: Params, root: Path = Path(".")) -> StageReport:
@@ -125,6 +168,7 @@ def train_model(params: Params, root: Path = Path(".")) -> StageReport:
     report.count("val_faces", len(val))
     report.count("epochs", len(log_frame))
     report.details["class_weights"] = fitted.class_weights
+    report.details["devices"] = list(fitted.devices)
     report.details["trainable_params"] = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     if not log_frame.empty and "val_auc" in log_frame:
         report.details["best_val_auc"] = float(log_frame["val_auc"].max())
