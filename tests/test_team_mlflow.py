@@ -1,7 +1,8 @@
 """A team's MLflow: a tracking server on PostgreSQL with its own artifact folder.
 
 The pipeline's registering stage, the registry lookup of `deepfake predict` and the Gradio app run
-against it with nothing changed but `MLFLOW_TRACKING_URI` (docs/laptop-to-cluster.md, section 2, is the how-to).
+against it with nothing changed but `MLFLOW_TRACKING_URI` (the how-to: section 2 of
+docs/laptop-to-cluster.md).
 Every server here binds 127.0.0.1 and is stopped at the end.
 """
 
