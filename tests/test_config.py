@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from pydantic import ValidationError
 
-from deepfake_detector.config import ParamsError, load_params
+from deepfake_detector.config import FlowParams, ParamsError, load_params
 
 
 def test_repository_params_load() -> None:
@@ -40,3 +41,20 @@ def test_params_are_frozen() -> None:
     params = load_params(REPO / "params.yaml")
     with pytest.raises(ValueError):
         params.train.epochs = 9  # type: ignore[misc]
+
+
+def test_the_flow_task_runner_comes_from_params() -> None:
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    from flows.pipeline import task_runner_for
+
+    threads = task_runner_for(FlowParams(workers=3))
+    assert isinstance(threads, ThreadPoolTaskRunner) and threads._max_workers == 3
+    local = task_runner_for(FlowParams(task_runner="dask", workers=2))
+    assert isinstance(local, DaskTaskRunner) and local.address is None
+    assert local.cluster_kwargs["n_workers"] == 2 and local.cluster_kwargs["host"] == "127.0.0.1"
+    remote = task_runner_for(FlowParams(task_runner="dask", dask_address="tcp://10.0.0.5:8786"))
+    assert remote.address == "tcp://10.0.0.5:8786"
+    with pytest.raises(ValidationError):
+        FlowParams(task_runner="ray")
