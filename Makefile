@@ -28,8 +28,8 @@ demo: setup  ## set up, then run the whole pipeline on the embedded demo set (dv
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
-test: setup  ## set up, then run the whole test suite
-	$(BIN)/pytest
+test: setup  ## set up, then run the whole test suite (two pytest-xdist workers)
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: setup  ## the tests that take seconds (no full pipeline runs)
 	$(BIN)/pytest -m "not slow"

@@ -130,13 +130,41 @@ def reliability() -> Recorder:
     return _RECORDER
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test`), the tests of the one trained project share a worker, so
+    it is built once; the other worker takes the rest."""
+    for item in items:
+        if "trained_project" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("trained"))
+
+
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
+    """pytest-xdist: a worker is done; keep the rows it recorded."""
+    for row in getattr(node, "workeroutput", {}).get("reliability", []):
+        _RECORDER.add(**row)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Merge the rows this session recorded into RELIABILITY.md."""
+    """Merge the rows this session recorded into RELIABILITY.md (a pytest-xdist worker hands its
+    rows to the controller instead, which writes them all)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["reliability"] = [
+            {
+                "section": r.section,
+                "case": r.case,
+                "entry": r.entry,
+                "expected": r.expected,
+                "observed": r.observed,
+                "ok": r.ok,
+            }
+            for r in _RECORDER.rows.values()
+        ]
+        return
     if _RECORDER.rows:
         args = list(session.config.invocation_params.args)
         option = session.config.option
-        whole = not (option.keyword or option.markexpr or option.lf or option.deselect) and not [
-            a for a in args if not a.startswith("-")
-        ]
+        chosen = session.config.args_source != pytest.Config.ArgsSource.TESTPATHS  # files given
+        whole = not (option.keyword or option.markexpr or option.lf or option.deselect or chosen)
         command = " ".join(["pytest", *args])
         write_report(REPO / "RELIABILITY.md", _RECORDER.rows, command, merge=not whole)

@@ -49,14 +49,18 @@ SKIP_COMPARE = {"report.json"}  # holds the stage's run time
 def _visible(root: Path) -> dict[str, str]:
     """sha256 of every file under data/ whose path has no hidden part, by relative path."""
     out = {}
-    data = root / "data"
-    for path in data.rglob("*"):
-        rel = path.relative_to(root)
-        if path.is_file() and not any(p.startswith(".") for p in rel.parts):
+    # os.walk, not rglob: folders appear and vanish while the stage runs (walk skips those).
+    for folder, dirs, files in os.walk(root / "data"):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.startswith("."):
+                continue
+            path = Path(folder) / name
             try:
-                out[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
             except FileNotFoundError:  # replaced between listing and reading
                 continue
+            out[str(path.relative_to(root))] = digest
     return out
 
 

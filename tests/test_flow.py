@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from uuid import UUID
 
@@ -12,15 +13,25 @@ from conftest import make_project, run
 pytestmark = pytest.mark.slow
 
 
-def task_states(flow_run_id: UUID) -> dict[str, list[str]]:
-    """Task name -> state names of one flow run's task runs."""
+def task_states(flow_run_id: UUID, expected: int | None = None) -> dict[str, list[str]]:
+    """Task name -> state names of one flow run's task runs, once the server has them all.
+
+    Task-run states reach the server as events, a moment after the flow run returns: wait
+    (bounded) until none is pending or running and, if given, `expected` runs are there.
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    deadline = time.monotonic() + 60
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
+        while True:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            settled = all(r.state is not None and r.state.is_final() for r in runs)
+            if (settled and len(runs) >= (expected or 0)) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     states: dict[str, list[str]] = {}
     for task_run in runs:
         states.setdefault(task_run.name.rsplit("-", 1)[0], []).append(task_run.state.name)
@@ -44,7 +55,10 @@ def _run_flow(project: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dic
     monkeypatch.chdir(project)  # the tracking URI in params is relative to the project
     state = deepfake_pipeline(params_path="params.yaml", root=str(project), return_state=True)
     assert state.is_completed(), state.message
-    return state.result(), task_states(state.state_details.flow_run_id)
+    reports = state.result()
+    videos = reports["download_videos"]["counts"]["videos"]
+    expected = len(reports) - 3 + 3 * videos  # one task per stage, one per video per per-video
+    return reports, task_states(state.state_details.flow_run_id, expected)
 
 
 def test_flow_twice_second_run_all_cache_hits(

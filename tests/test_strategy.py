@@ -42,7 +42,7 @@ MIRRORED = textwrap.dedent(
         rows.append({"path": path, "y": i % 2})
     table = pd.DataFrame(rows)
     cfg = TrainParams(image_size=32, batch_size=8, head_epochs=1, epochs=1, patience=1,
-                      base_weights="none", fine_tune_layers=5)
+                      base_weights="none", fine_tune_layers=2)
     strategy = training_strategy([d.name for d in tf.config.list_logical_devices("CPU")])
     fitted = fit_detector(table, table, cfg, strategy)
     p = fitted.model.predict(np.zeros((2, 32, 32, 3), np.float32), verbose=0)

@@ -22,6 +22,7 @@ from processes import free_port, start, stop
 from deepfake_detector.runtime import QUIET_ENV
 
 pytestmark = pytest.mark.slow
+UNSETTLED = {"PENDING", "SCHEDULED", "RUNNING"}
 
 POOL = "deepfake-process"
 DEPLOYMENT = "deepfake-pipeline/retrain"
@@ -218,11 +219,18 @@ def test_a_process_worker_runs_the_deployment_declared_in_prefect_yaml(
             assert run["parameters"] == {"params_path": "params.yaml"}
             assert f"Worker 'w1' submitting flow run '{run['id']}'" in logs, logs[-3000:]
             # ...adopting the outputs `dvc repro` made in the copy: every task Cached.
-            task_runs = api_json(
-                "POST",
-                f"{api}/task_runs/filter",
-                {"flow_runs": {"id": {"any_": [run["id"]]}}, "limit": 200},
-            )
+            # Task-run states reach the server as events, a moment after the flow run ends.
+            def settled(flow_run_id: str = run["id"]) -> list | None:
+                runs = api_json(
+                    "POST",
+                    f"{api}/task_runs/filter",
+                    {"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200},
+                )
+                names = {t["name"].rsplit("-", 1)[0] for t in runs}
+                done = all(t["state"]["type"] not in UNSETTLED for t in runs)
+                return runs if done and "register_model" in names else None
+
+            task_runs = wait_for(settled, 60, "the task runs' final states")
             states = sorted({(t["name"].rsplit("-", 1)[0], t["state"]["name"]) for t in task_runs})
             assert "register_model" in {name for name, _ in states}, states
             assert {state for _, state in states} == {"Cached"}, states
