@@ -97,6 +97,66 @@ def markdown(
     )
 
 
+def _section(o: Outcome) -> list[str]:
+    """One benchmark's part of "Method, limits and what was tried"."""
+    lines = ["", f"### {o.title}", ""]
+    if o.method:
+        lines += [o.method, ""]
+    if o.skipped or o.failed:
+        lines.append(f"Not measured in this run: {o.skipped or o.failed}")
+    lines += [f"- {line}" for line in o.notes]
+    lines.append(f"- Time taken by this benchmark: {o.seconds:.0f} s.")
+    if o.limits and (o.explain_always or any(r.met is False for r in o.rows)):
+        lines += ["", "What limits it, and what was tried:", "", o.limits]
+    return lines
+
+
+def merged(text: str, outcomes: list[Outcome], machine: Machine, command: str) -> str:
+    """`text` (an earlier BENCHMARKS.md) with these benchmarks' rows and sections put in place
+    of theirs (or added), every other benchmark's kept as it was, and a line saying so."""
+    titles = {o.title for o in outcomes}
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("### ") and line[4:] in titles:
+            i += 1
+            while i < len(lines) and not lines[i].startswith(("### ", "## ")):
+                i += 1
+            while out and out[-1] == "":
+                out.pop()
+            continue
+        if line.startswith("| ") and line.split(" | ")[0][2:] in titles:
+            i += 1
+            continue
+        if line == "## Running the suite":
+            while out and out[-1] == "":
+                out.pop()
+            for o in outcomes:
+                out += _section(o)
+            out.append("")
+        out.append(line)
+        i += 1
+    last_row = max(n for n, line in enumerate(out) if line.startswith("| "))
+    rows = [
+        "| " + " | ".join(_md(c) for c in cells) + " |"
+        for o in outcomes
+        for cells in _status_rows(o)
+    ]
+    out[last_row + 1 : last_row + 1] = rows
+    note = (
+        f"- Also: {', '.join(sorted(titles))} from `{command}` on {machine.date} "
+        f"(load average at start {machine.load}), merged into the run above."
+    )
+    out = [
+        line for line in out if not (line.startswith("- Also: ") and any(t in line for t in titles))
+    ]
+    date_line = next(n for n, line in enumerate(out) if line.startswith("- Targets met: "))
+    out.insert(date_line + 1, note)
+    return "\n".join(out) + "\n"
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file and a rename."""
     tmp = path.with_name(f".{path.name}.tmp")

@@ -6,7 +6,8 @@
     python -m bench --list          # the benchmark names
 
 A run with `--quick` or `--only` never rewrites BENCHMARKS.md, so the file always holds one
-complete, comparable run; `--write` forces it, `--no-write` prevents it.
+complete, comparable run; `--write` forces it, `--no-write` prevents it, and `--merge` (with
+`--only`) replaces only the chosen benchmarks' rows and sections, saying so at the top.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from types import ModuleType
 
 from bench.context import REPO, Context
 from bench.machine import this_machine
-from bench.report import console_table, markdown, write_atomically
+from bench.report import console_table, markdown, merged, write_atomically
 from bench.results import Outcome, Skip
 
 # In run order, which is also the order of the table.
@@ -46,13 +47,15 @@ RUNNING = """\
 make bench                          # every benchmark, one process run; rewrites this file
 .venv/bin/python -m bench --quick   # fewer inputs and repeats, for development; prints only
 .venv/bin/python -m bench --only faces --only frames   # some of them; prints only
+.venv/bin/python -m bench --only dask --merge          # one of them, merged into this file
 .venv/bin/python -m bench --list    # names: faces, frames, training, inference,
                                     #        incremental, memory, startup, dask
 ```
 
-A run with `--quick` or `--only` leaves this file alone (`--write` forces it), so it always holds
-one complete run. Every loop is bounded in repeats and in time; throw-away projects live in a
-temporary folder that is removed at the end (`--keep` keeps it). The code is in `bench/`: one
+A run with `--quick` or `--only` leaves this file alone (`--write` forces it; `--merge` puts only
+its own rows and sections in, and says so at the top), so it otherwise holds one complete run.
+Every loop is bounded in repeats and in time; throw-away projects live in a temporary folder
+that is removed at the end (`--keep` keeps it). The code is in `bench/`: one
 module per benchmark, whose docstring is the method above."""
 
 
@@ -103,6 +106,11 @@ def parse_args(argv: list[str] | None, names: list[str]) -> argparse.Namespace:
     write = parser.add_mutually_exclusive_group()
     write.add_argument("--write", action="store_true", help="rewrite BENCHMARKS.md anyway")
     write.add_argument("--no-write", action="store_true", help="never rewrite BENCHMARKS.md")
+    write.add_argument(
+        "--merge",
+        action="store_true",
+        help="put these benchmarks' rows and sections into BENCHMARKS.md, keeping the others",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     return parser.parse_args(argv)
 
@@ -145,7 +153,12 @@ def main(argv: list[str] | None = None) -> None:
     print(", ".join(f"{o.name} {o.seconds:.0f} s" for o in outcomes))
     print(console_table(outcomes))
     full = not args.quick and not args.only
-    if args.write or (full and not args.no_write):
+    if args.merge and not args.quick:
+        write_atomically(
+            OUTPUT, merged(OUTPUT.read_text(), outcomes, machine, command_line(args_list))
+        )
+        print(f"\nmerged into {OUTPUT.relative_to(REPO)}")
+    elif args.write or (full and not args.no_write):
         text = markdown(outcomes, machine, command_line(args_list), seconds, RUNNING)
         write_atomically(OUTPUT, text)
         print(f"\nwrote {OUTPUT.relative_to(REPO)}")
