@@ -54,17 +54,7 @@ def markdown(
     ]
     met = [r.met for o in outcomes for r in o.rows if r.met is not None]
     make = " (`make bench`)" if command.endswith("-m bench") else ""
-    notes = []
-    for o in outcomes:
-        notes += ["", f"### {o.title}", ""]
-        if o.method:
-            notes += [o.method, ""]
-        if o.skipped or o.failed:
-            notes.append(f"Not measured in this run: {o.skipped or o.failed}")
-        notes += [f"- {line}" for line in o.notes]
-        notes.append(f"- Time taken by this benchmark: {o.seconds:.0f} s.")
-        if o.limits and (o.explain_always or any(r.met is False for r in o.rows)):
-            notes += ["", "What limits it, and what was tried:", "", o.limits]
+    notes = [line for o in outcomes for line in _section(o)]
     return "\n".join(
         [
             "# Benchmarks",

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 import requests
 from conftest import BIN, make_project, run_env
-from processes import free_port, start, stop
+from processes import free_port, start, stop, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    """Poll `check` until it returns something truthy, for at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if value := check():
-                return value
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_served_deployment_has_the_schedule_runs_and_survives_a_server_kill(tmp_path: Path) -> None:

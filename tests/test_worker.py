@@ -8,16 +8,15 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import psutil
 import pytest
 import requests
 import yaml
 from conftest import BIN, REPO, run_env
-from processes import free_port, start, stop
+from processes import free_port, start, stop, wait_for
 
 from deepfake_detector.runtime import QUIET_ENV
 
@@ -27,20 +26,6 @@ UNSETTLED = {"PENDING", "SCHEDULED", "RUNNING"}
 POOL = "deepfake-process"
 DEPLOYMENT = "deepfake-pipeline/retrain"
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll `check` until it returns something truthy, for at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if value := check():
-                return value
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def prefect(args: list[str], cwd: Path, env: dict[str, str]) -> str:
@@ -218,6 +203,7 @@ def test_a_process_worker_runs_the_deployment_declared_in_prefect_yaml(
             assert run["deployment_id"] == deployment["id"]
             assert run["parameters"] == {"params_path": "params.yaml"}
             assert f"Worker 'w1' submitting flow run '{run['id']}'" in logs, logs[-3000:]
+
             # ...adopting the outputs `dvc repro` made in the copy: every task Cached.
             # Task-run states reach the server as events, a moment after the flow run ends.
             def settled(flow_run_id: str = run["id"]) -> list | None:
