@@ -75,3 +75,23 @@ def running_rest(project: Path, log: Path) -> Iterator[tuple[str, subprocess.Pop
         yield url, server
     finally:
         stop(server)
+
+
+def prefect_server(
+    project: Path, extra: dict[str, str] | None = None
+) -> tuple[str, dict[str, str], list[str]]:
+    """A Prefect server for `project`: its API URL, the environment for it and its clients, and
+    the command that starts it (127.0.0.1, a free port, no UI, no analytics)."""
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = run_env(project) | {
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        **(extra or {}),
+    }
+    cmd = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    return api, env, cmd

@@ -8,34 +8,16 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from conftest import BIN, make_project, run_env
-from processes import free_port, start, stop, wait_for
+from conftest import BIN, make_project
+from processes import start, stop, wait_for
+from servers import prefect_server
 
 pytestmark = pytest.mark.slow
 
 
 def test_served_deployment_has_the_schedule_runs_and_survives_a_server_kill(tmp_path: Path) -> None:
     project = make_project(tmp_path / "project")
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = run_env(project)
-    env.update(
-        {
-            "PREFECT_API_URL": api,
-            "PREFECT_SERVER_API_HOST": "127.0.0.1",
-            "PREFECT_SERVER_API_PORT": str(port),
-            "PREFECT_UI_ENABLED": "false",
-        }
-    )
-    server_cmd = [
-        str(BIN / "prefect"),
-        "server",
-        "start",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    api, env, server_cmd = prefect_server(project)
     server = start(server_cmd, project, env, tmp_path / "server.log")
     serve = None
     try:

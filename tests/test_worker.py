@@ -15,8 +15,9 @@ import psutil
 import pytest
 import requests
 import yaml
-from conftest import BIN, REPO, run_env
-from processes import free_port, start, stop, wait_for
+from conftest import BIN, REPO
+from processes import start, stop, wait_for
+from servers import prefect_server
 
 from deepfake_detector.runtime import QUIET_ENV
 
@@ -87,24 +88,15 @@ def test_a_process_worker_runs_the_deployment_declared_in_prefect_yaml(
     assert declared["schedules"][0]["cron"] == schedule["cron"]
     assert declared["schedules"][0]["timezone"] == schedule["timezone"]
 
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = run_env(project)
-    env.update(
+    api, env, server_cmd = prefect_server(
+        project,
         {
-            "PREFECT_API_URL": api,
-            "PREFECT_SERVER_API_HOST": "127.0.0.1",
-            "PREFECT_SERVER_API_PORT": str(port),
-            "PREFECT_UI_ENABLED": "false",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "DO_NOT_TRACK": "1",
             "PREFECT_CLI_PROMPT": "false",
             # The server's scheduler makes the cron's runs within seconds, not a minute.
             "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
-        }
+        },
     )
-    server_cmd = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1"]
-    server = start([*server_cmd, "--port", str(port)], project, env, tmp_path / "server.log")
+    server = start(server_cmd, project, env, tmp_path / "server.log")
     worker = None
     timings: dict[str, float] = {}
     began = time.monotonic()
