@@ -60,11 +60,6 @@ def grad_cams(model: keras.Model, crops: Sequence[np.ndarray], image_size: int) 
     return heats
 
 
-def grad_cam(model: keras.Model, crop: np.ndarray, image_size: int) -> np.ndarray:
-    """The heat map of one crop (see `grad_cams`)."""
-    return grad_cams(model, [crop], image_size)[0]
-
-
 def overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """The heat map in the JET palette over the RGB crop."""
     colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)
