@@ -8,7 +8,10 @@ compiled as `fit_detector` compiles it, trained one epoch at a time on:
 - the bound: the same images already decoded, as one in-memory array (`model.fit(x, y)`): no
   input work at all, so this machine's compute bound for the model;
 - the seed's way: keras' `ImageDataGenerator(horizontal_flip=True).flow_from_directory(...)`
-  (still shipped with Keras 3 as `tensorflow.keras.preprocessing.image.ImageDataGenerator`).
+  (still shipped with Keras 3 as `tensorflow.keras.preprocessing.image.ImageDataGenerator`);
+- ours with self-blended fakes (`train.synthetic_fakes: sbi`): every real crop also comes as
+  a pseudo-fake blended in the input pipeline, the real fakes left out (the same number of
+  images per epoch), against ours without them.
 
 Every way is warmed up (tracing) first; then the ways take turns, one epoch each, for a few
 rounds, and each keeps its best epoch. Beside that, ours and the seed's input alone (no model):
@@ -136,6 +139,20 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
     ours = face_dataset(
         files, labels, size, batch, augment_params=cfg.augment, shuffle_seed=cfg.seed
     )
+    # SBI: the real crops twice, once as themselves and once self-blended (labels 0, 1).
+    reals = [f for f, y in zip(files, labels, strict=True) if y == 0]
+    reals = (reals * 2)[: len(files) // 2]
+    sbi_files = reals + reals
+    sbi_labels = np.array([0.0] * len(reals) + [1.0] * len(reals), "float32")
+    sbi = face_dataset(
+        sbi_files,
+        sbi_labels,
+        size,
+        batch,
+        augment_params=cfg.augment,
+        shuffle_seed=cfg.seed,
+        blend=sbi_labels == 1,
+    )
     x = decode_all(files, size)
     seed = ImageDataGenerator(horizontal_flip=True).flow_from_directory(
         str(link_tree(files, ctx.scratch / "training-faces")),
@@ -151,6 +168,7 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
             x, labels, batch_size=batch, shuffle=True, class_weight=weights, verbose=0, **kw
         ),
         "seed": lambda **kw: model.fit(seed, class_weight=weights, verbose=0, **kw),
+        "sbi": lambda **kw: model.fit(sbi, verbose=0, **kw),
     }
     for way in ways.values():
         way(epochs=1, steps_per_epoch=2)
@@ -164,7 +182,12 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
         if time.perf_counter() > deadline:
             break
     rate = {name: n / seconds for name, seconds in best.items()}
+    rate["sbi"] = len(sbi_files) / best["sbi"]
     alone_ours, alone_seed = input_alone(ours, seed, n)
+    start = time.perf_counter()
+    for _ in sbi:
+        pass
+    alone_sbi = len(sbi_files) / (time.perf_counter() - start)
     of_bound, of_seed = rate["ours"] / rate["bound"], rate["ours"] / rate["seed"]
     rows = [
         Row(
@@ -191,6 +214,20 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
             fmt(alone_seed, "img/s"),
             fmt(alone_ours, "img/s"),
             times(alone_ours / alone_seed),
+        ),
+        Row(
+            TITLE,
+            f"images/s into model.fit, {len(sbi_files)} crops, half self-blended (SBI) vs none",
+            fmt(rate["ours"], "img/s"),
+            fmt(rate["sbi"], "img/s"),
+            times(rate["sbi"] / rate["ours"]),
+        ),
+        Row(
+            TITLE,
+            "images/s of the input alone (no model), SBI vs none",
+            fmt(alone_ours, "img/s"),
+            fmt(alone_sbi, "img/s"),
+            times(alone_sbi / alone_ours),
         ),
     ]
     notes = ["Best epoch of each way: " + ", ".join(f"{k} {v:.1f} s" for k, v in best.items())]

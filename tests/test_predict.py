@@ -83,3 +83,31 @@ def test_local_model_needs_its_inference_settings(tmp_path: Path, detector: Dete
     (tmp_path / "inference.json").write_text(json.dumps(detector.config.to_dict()))
     again = load_detector(path)
     assert again.config == detector.config
+
+
+def test_every_answer_says_what_the_model_learnt_and_the_app_flags_the_demo(
+    detector: Detector,
+) -> None:
+    from dataclasses import replace
+
+    from deepfake_detector.app import header_markdown
+
+    training = {
+        "demo": True,
+        "summary": "learnt from 3 synthetic identities of demo (144 faces)",
+        "datasets": {"demo": {"faces": 144, "groups": 3, "group_kind": "synthetic identity"}},
+    }
+    demo = Detector(detector.model, replace(detector.config, training=training), detector.ref)
+    answer = demo.predict_image(one_face())["model"]
+    assert answer["trained_on"] == training["summary"] and answer["demo"] is True
+    assert answer["training"]["demo"]["groups"] == 3
+    header = header_markdown(demo)
+    assert "3 synthetic identities" in header and "This is the demo model" in header
+    real = replace(
+        detector.config,
+        training={"demo": False, "summary": "learnt from 3 people of dfd (430 faces)"},
+        study={"name": "leave_one_actor_out", "pooled_frame_auc": 0.95, "same_recipe": True},
+    )
+    header = header_markdown(Detector(detector.model, real, detector.ref))
+    assert "demo model" not in header and "3 people of dfd" in header
+    assert "pooled frame AUC 0.950" in header

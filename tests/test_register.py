@@ -42,7 +42,7 @@ def _register(params: Params, model: Path, score: float) -> str:
         experiment,
         model_path=model,
         history=[{"epoch": 0, "phase": "head", "loss": 0.5}],
-        test_metrics={"video": {"auc": score}},
+        test_metrics={"frame": {"auc": score}},
         artifacts=[],
         tags={"git_commit": "test"},
         inference=config.to_dict(),
@@ -61,11 +61,11 @@ def test_alias_moves_only_to_a_better_version(registry: tuple[Params, Path]) -> 
     worse = decide_and_tag(params, worse_version, 0.70)
     assert worse["decision"] == "challenger"
     assert worse["previous_champion"] == "1" and worse[
-        "previous_champion_video_auc"
+        "previous_champion_frame_auc"
     ] == pytest.approx(0.80)
     assert current_champion("test-detector", "champion").version == "1"
     tags = MlflowClient().get_model_version("test-detector", worse_version).tags
-    assert tags["role"] == "challenger" and float(tags["champion_video_auc"]) == pytest.approx(0.8)
+    assert tags["role"] == "challenger" and float(tags["champion_frame_auc"]) == pytest.approx(0.8)
 
     nan = decide_and_tag(params, _register(params, model, math.nan), math.nan)
     assert nan["decision"] == "challenger"
@@ -92,10 +92,30 @@ def test_champion_loads_as_keras_and_pyfunc(registry: tuple[Params, Path]) -> No
     _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(one_face(), cv2.COLOR_RGB2BGR))
     results = pyfunc.predict({"image": [base64.b64encode(jpeg.tobytes()).decode(), "!!"]})
     assert results[0]["verdict"] in ("real", "fake") and len(results[0]["faces"]) == 1
-    assert results[0]["model"] == {
-        "source": results[0]["model"]["source"],
-        "name": "test-detector",
-        "version": "1",
-        "run_id": results[0]["model"]["run_id"],
-    }
+    model_info = results[0]["model"]
+    assert (model_info["name"], model_info["version"]) == ("test-detector", "1")
+    assert model_info["run_id"] and model_info["trained_on"] == "not recorded"
     assert results[1]["verdict"] == "error"
+
+
+def test_description_says_what_the_model_learnt_and_flags_the_demo() -> None:
+    from deepfake_detector.register import model_description
+
+    metrics = {"frame": {"auc": 0.9, "auc_low": 0.8, "auc_high": 0.95}, "video": {"auc": 1.0}}
+    demo = {"training": {"demo": True, "summary": "learnt from 3 synthetic identities of demo"}}
+    text = model_description(metrics, demo)
+    assert text.startswith("DEMO MODEL") and "3 synthetic identities" in text
+    assert "frame AUC 0.900 [0.800, 0.950]" in text
+    real = {
+        "training": {"demo": False, "summary": "learnt from 3 people of dfd (430 faces)"},
+        "study": {
+            "name": "leave_one_actor_out",
+            "pooled_frame_auc": 0.96,
+            "pooled_frame_auc_low": 0.9,
+            "pooled_frame_auc_high": 0.99,
+            "same_recipe": True,
+        },
+    }
+    text = model_description(metrics, real)
+    assert "DEMO" not in text and "3 people of dfd" in text
+    assert "leave_one_actor_out (this recipe): pooled frame AUC 0.960 [0.900, 0.990]" in text

@@ -146,7 +146,7 @@ class Analyser:
             "p_fake": None,
             "faces": [],
             "error": str(exc),
-            "model": self.detector.ref.to_dict(),
+            "model": self.detector.model_info(),
         }
 
 
@@ -158,12 +158,32 @@ def header_markdown(detector: Detector) -> str:
         for k in HEADLINE
         if isinstance(metrics.get(k), int | float)
     )
-    return (
-        "# Real or fake?\n"
+    info = detector.model_info()
+    lines = [
+        "# Real or fake?",
         "Upload a picture or a short clip. Every face is found, scored and explained; the "
-        "verdict is **fake** when any face (or, in a video, any tracked person) is.\n\n"
-        f"Model: **{detector.ref.label()}**" + (f" — test: {shown}" if shown else "")
-    )
+        "verdict is **fake** when any face (or, in a video, any tracked person) is.",
+        "",
+        f"Model: **{detector.ref.label()}**" + (f" — test: {shown}" if shown else ""),
+        "",
+        f"What it knows: {info['trained_on']}.",
+    ]
+    study = info["study"]
+    if study.get("pooled_frame_auc") is not None:
+        recipe = "this recipe" if study.get("same_recipe") else "another recipe"
+        lines += [
+            "",
+            f"Study `{study['name']}` ({recipe}): pooled frame AUC "
+            f"{study['pooled_frame_auc']:.3f} on people it never saw.",
+        ]
+    if info["demo"]:
+        lines += [
+            "",
+            "> **This is the demo model.** It learnt from the embedded demo set: synthetic "
+            "identities made from three photographs. Its verdicts say nothing about real "
+            "deepfakes; register a model trained on real data before trusting an answer.",
+        ]
+    return "\n".join(lines)
 
 
 def use_atomic_image_cache() -> None:

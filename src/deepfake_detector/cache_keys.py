@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "make_demo_videos": ("demo_data",),
     "download_videos": ("download", "manifest"),
-    "split_dataset": ("split",),
-    "train_model": ("train", "model", "input_pipeline"),
-    "evaluate_model": ("evaluate", "metrics", "predict", "calibration", "tracks"),
+    "split_dataset": ("split", "face_sets"),
+    "train_model": ("train", "model", "input_pipeline", "synthetic"),
+    "evaluate_model": ("evaluate", "metrics", "predict", "calibration", "tracks", "face_sets"),
     "register_model": ("register", "tracking"),
 }
 

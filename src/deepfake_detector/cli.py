@@ -176,6 +176,13 @@ def predict(
             results.append(result)
     if not as_json:
         _print_table(results, detector.ref.label())
+        info = detector.model_info()
+        typer.echo(f"{detector.ref.label()} {info['trained_on']}.")
+        if info["demo"]:
+            typer.echo(
+                "This is the demo model (synthetic identities): its verdicts say nothing "
+                "about real deepfakes."
+            )
     if failed or not files:
         raise typer.Exit(1)
 

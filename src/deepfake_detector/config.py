@@ -94,15 +94,37 @@ class FaceImagesParams(Section):
     out_dir: Path = Path("data/face_images")
 
 
+class FaceSetParams(Section):
+    """A labelled folder of face crops that joins training (and validation), never the test side.
+
+    More people than the pipeline's own data holds: a set of other identities teaches what a
+    forgery looks like on faces the test set never shows. Its crops must be cut like the
+    pipeline's (same `margin`), or the model learns to tell the sources apart.
+    """
+
+    name: str
+    root: Path
+    # metadata: `metadata.csv` with file, label, group (the DFDC face crops);
+    # real: every image is a real face of its own group (e.g. UTKFace), used only beside
+    # synthetic fakes made from those same faces (a real-only source would teach the source).
+    format: Literal["metadata", "real"] = "metadata"
+    group_kind: str = "source video"  # what one group is, for reports ("person", "source video")
+    limit: int = Field(0, ge=0)  # at most this many faces, whole groups drawn seeded; 0: all
+    val_share: float = Field(0.0, ge=0, lt=1)  # share of its groups kept for validation
+    margin: float = Field(0.0, ge=0, le=2)  # the margin its crops were cut with
+
+
 class SplitParams(Section):
     """How `split_dataset` assigns groups to train, validation and test."""
 
     # The faces table to split: crop_faces' folder (videos), or import_faces' (face images).
     faces_dir: Path = Path("data/interim/faces")
     train: float = Field(0.6, gt=0, lt=1)
-    val: float = Field(0.2, gt=0, lt=1)
+    val: float = Field(0.2, ge=0, lt=1)  # 0: validation comes from the extra face sets alone
     test: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
+    # Face sets of other people added to the train side (and, by `val_share`, to validation).
+    extra_faces: tuple[FaceSetParams, ...] = ()
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitParams:
@@ -141,6 +163,10 @@ class TrainParams(Section):
     patience: int = Field(2, ge=1)
     seed: int = 0
     augment: AugmentParams = AugmentParams()
+    # Self-blended fakes (SBI): none; sbi: real faces and pseudo-fakes made from them only;
+    # mix: the real fakes and the pseudo-fakes together.
+    synthetic_fakes: Literal["none", "sbi", "mix"] = "none"
+    synthetic_share: float = Field(0.5, gt=0, le=1)  # real faces that also give a pseudo-fake
 
 
 class EvaluateParams(Section):
@@ -186,17 +212,29 @@ class FlowParams(Section):
 
 
 class StudySource(Section):
-    """A labelled set for a study: a faces table, or a video manifest run through the stages."""
+    """A labelled set for a study: a faces table, a video manifest run through the stages, or
+    a face set (a folder of crops, `FaceSetParams`)."""
 
     name: str
     faces: Path | None = None  # faces.csv of import_faces or crop_faces
     manifest: Path | None = None  # uri,label,group[,sha256,split]: downloaded, framed, cropped
+    face_set: FaceSetParams | None = None  # e.g. the DFDC face crops (limit: faces tested)
 
     @model_validator(mode="after")
     def _one_kind(self) -> StudySource:
-        if (self.faces is None) == (self.manifest is None):
-            raise ValueError(f"study source '{self.name}': give exactly one of faces or manifest")
+        given = [k for k in ("faces", "manifest", "face_set") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"study source '{self.name}': give exactly one of faces, manifest or face_set"
+            )
         return self
+
+
+class Candidate(Section):
+    """One recipe a study compares inside each fold: `section.key=value` overrides."""
+
+    name: str
+    overrides: tuple[str, ...] = ()
 
 
 class LeaveOneGroupOutParams(Section):
@@ -204,9 +242,14 @@ class LeaveOneGroupOutParams(Section):
 
     name: str = "leave_one_actor_out"
     source: StudySource = StudySource(name="dfd_faces", faces=Path("data/face_images/faces.csv"))
-    # Validation (early stopping, calibration): one more held-out group, or a share of videos.
-    val: Literal["group", "video"] = "group"
+    # Validation (early stopping, calibration, choice of recipe): one more held-out group, a
+    # share of videos, or the validation groups of the extra face sets (split.extra_faces) alone,
+    # so that every group but the tested one trains.
+    val: Literal["group", "video", "extra"] = "group"
     val_share: float = Field(0.2, gt=0, lt=1)
+    # Recipes compared inside each fold on its validation data (nested: the test group never
+    # chooses); the fold's result is the chosen recipe's. One candidate: no choice.
+    candidates: tuple[Candidate, ...] = (Candidate(name="default"),)
 
 
 class CrossDatasetParams(Section):
@@ -218,7 +261,7 @@ class CrossDatasetParams(Section):
         StudySource(name="dfdc_sample", manifest=Path("data/manifests/dfdc_sample.csv")),
         StudySource(name="demo", manifest=Path("data/demo/manifest.csv")),
     )
-    val: Literal["group", "video"] = "group"
+    val: Literal["group", "video", "extra"] = "group"
     val_share: float = Field(0.2, gt=0, lt=1)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from dataclasses import dataclass, replace
@@ -220,7 +222,13 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     }
     out_dir = root / params.paths.evaluation_dir
     write_json(out_dir / METRICS_FILE, _clean(metrics))
-    config = replace(uncalibrated, calibration=calibration, test_metrics=_clean(_summary(metrics)))
+    config = replace(
+        uncalibrated,
+        calibration=calibration,
+        test_metrics=_clean(_summary(metrics)),
+        training=what_it_learnt(params, table[table["split"] == "train"]),
+        study=study_score(params, root),
+    )
     write_json(out_dir / INFERENCE_FILE, config.to_dict())
     with atomic_path(out_dir / PREDICTIONS_FILE) as tmp:
         test.drop(columns=["path", "y"]).to_csv(tmp, index=False)
@@ -238,8 +246,65 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     report.count("test_videos", len(result.videos))
     report.details["calibration"] = calibration.to_dict()
     report.details["video_auc"] = metrics["video"]["auc"]
+    report.details["training"] = config.training
+    report.details["study"] = config.study
     report.details["frame_auc"] = metrics["frame"]["auc"]
     return report.finish(out_dir)
+
+
+def what_it_learnt(params: Params, train: pd.DataFrame) -> dict[str, object]:
+    """The training side in numbers and words: faces and groups per dataset; `demo` when the
+    model learnt from the embedded demo set alone."""
+    from deepfake_detector.face_sets import training_summary
+
+    on_demo = (
+        params.split.faces_dir == params.paths.faces_dir
+        and Path(params.download.manifest) == Path(params.paths.demo_dir) / "manifest.csv"
+    )
+    if on_demo:
+        own = "demo"
+    elif params.split.faces_dir == params.face_images.out_dir:
+        own = params.face_images.dataset
+    else:
+        own = Path(params.download.manifest).stem
+    table = train.copy()
+    if "dataset" not in table:
+        table["dataset"] = ""
+    table["dataset"] = table["dataset"].fillna("").astype(str).replace("", own)
+    kinds = {s.name: s.group_kind for s in params.split.extra_faces}
+    if on_demo:
+        kinds["demo"] = "synthetic identity"
+    summary = training_summary(table, kinds)
+    summary["demo"] = on_demo and set(table["dataset"]) == {"demo"}
+    return summary
+
+
+def recipe_key(params: Params) -> str:
+    """A short hash of everything that makes a recipe: training, extra data and evaluation."""
+    recipe = {
+        "train": params.train.model_dump(mode="json"),
+        "extra_faces": [s.model_dump(mode="json") for s in params.split.extra_faces],
+        "evaluate": params.evaluate.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def study_score(params: Params, root: Path) -> dict[str, object]:
+    """The leave-one-group-out study's headline, and whether it measured this same recipe."""
+    folder = root / params.studies.reports_dir / params.studies.leave_one_group_out.name
+    try:
+        summary = json.loads((folder / "metrics.json").read_text())
+        details = json.loads((folder / "report.json").read_text()).get("details", {})
+    except (OSError, ValueError):
+        return {}
+    return {
+        "name": params.studies.leave_one_group_out.name,
+        "pooled_frame_auc": summary.get("pooled_frame_auc"),
+        "pooled_frame_auc_low": summary.get("pooled_frame_auc_low"),
+        "pooled_frame_auc_high": summary.get("pooled_frame_auc_high"),
+        "folds": summary.get("folds"),
+        "same_recipe": details.get("recipe_key") == recipe_key(params),
+    }
 
 
 def curves_of(table: pd.DataFrame) -> tuple[dict, dict]:

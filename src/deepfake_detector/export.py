@@ -95,7 +95,7 @@ def export_tflite(
             "mean_abs_diff_p_fake": float(diff.mean()) if len(diff) else None,
             "auc_keras": binary_metrics(y, keras_p, 0.5)["auc"],
             "auc_tflite": binary_metrics(y, lite_p, 0.5)["auc"],
-            "model": detector.ref.to_dict(),
+            "model": detector.model_info(),
         }
     )
     write_json(out_dir / f"{Path(name).stem}.json", report.to_dict())

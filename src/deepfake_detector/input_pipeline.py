@@ -64,21 +64,52 @@ def face_dataset(
     *,
     augment_params: AugmentParams | None = None,
     shuffle_seed: int | None = None,
+    blend: np.ndarray | None = None,
+    ellipses: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (image 0..255 float32, label) for training and validation."""
+    """Batches of (image 0..255 float32, label) for training and validation.
+
+    Rows whose `blend` flag is set become self-blended pseudo-fakes of their image
+    (`synthetic.self_blend`, face ellipse from `ellipses`), made before augmentation so both
+    classes are augmented alike; their seeds follow `shuffle_seed` (the same seed, the same
+    batches).
+    """
     import tensorflow as tf
 
-    paths = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
+    from deepfake_detector.synthetic import DEFAULT_ELLIPSE, self_blend
 
-    def load(path: tf.Tensor) -> tf.Tensor:
+    n = len(files)
+    if blend is None:
+        blend = np.zeros(n, bool)
+    if ellipses is None:
+        ellipses = np.tile(np.array(DEFAULT_ELLIPSE, "float32"), (n, 1))
+    columns = (
+        tf.data.Dataset.from_tensor_slices([str(f) for f in files]),
+        tf.data.Dataset.from_tensor_slices(labels.astype("float32")),
+        tf.data.Dataset.from_tensor_slices(np.asarray(blend, bool)),
+        tf.data.Dataset.from_tensor_slices(np.asarray(ellipses, "float32")),
+    )
+    ds = tf.data.Dataset.zip(columns)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(
+        seed=0 if shuffle_seed is None else shuffle_seed, rerandomize_each_iteration=True
+    ).batch(2)
+    ds = tf.data.Dataset.zip(ds, seeds)
+
+    def load(
+        path: tf.Tensor, y: tf.Tensor, fake: tf.Tensor, ellipse: tf.Tensor, seed: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         image = tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size])
+        image = tf.cond(
+            fake,
+            lambda: self_blend(image, ellipse, seed, image_size)[0],
+            lambda: tf.ensure_shape(image, [image_size, image_size, 3]),
+        )
         if augment_params is not None:
             image = augment(image, augment_params)
-        return image
+        return image, y
 
-    ds = tf.data.Dataset.zip(paths, tf.data.Dataset.from_tensor_slices(labels.astype("float32")))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda p, y: (load(p), y), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda row, seed: load(*row, seed), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -45,6 +45,9 @@ class InferenceConfig:
     calibration: Calibration
     test_metrics: dict[str, Any] = field(default_factory=dict)
     tta_flip: bool = False  # score each face and its mirror image, average the two
+    # What the model learnt from (face_sets.training_summary) and the study score of its recipe.
+    training: dict[str, Any] = field(default_factory=dict)
+    study: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -55,6 +58,8 @@ class InferenceConfig:
             "calibration": self.calibration.to_dict(),
             "test_metrics": self.test_metrics,
             "tta_flip": self.tta_flip,
+            "training": self.training,
+            "study": self.study,
         }
 
     @classmethod
@@ -67,6 +72,8 @@ class InferenceConfig:
             calibration=Calibration(**data["calibration"]),
             test_metrics=data.get("test_metrics", {}),
             tta_flip=bool(data.get("tta_flip", False)),
+            training=data.get("training", {}),
+            study=data.get("study", {}),
         )
 
     @classmethod
@@ -137,6 +144,17 @@ class Detector:
 
         self._infer = infer
 
+    def model_info(self) -> dict[str, Any]:
+        """Which model answered, what it learnt from, and how its recipe scored in the study."""
+        return {
+            **self.ref.to_dict(),
+            "trained_on": self.config.training.get("summary", "not recorded"),
+            "demo": bool(self.config.training.get("demo", False)),
+            "training": self.config.training.get("datasets", {}),
+            "study": self.config.study,
+            "test_metrics": self.config.test_metrics,
+        }
+
     @cached_property
     def face_detector(self) -> MtcnnDetector:
         """MTCNN with the settings the model was trained with."""
@@ -198,7 +216,7 @@ class Detector:
             "p_fake": p,
             "threshold": self.threshold,
             "faces": [_face_json(f, self.label(f.p_fake)) for f in faces],
-            "model": self.ref.to_dict(),
+            "model": self.model_info(),
         }
 
     def predict_video(self, path: Path, frames: int | None = None) -> dict[str, Any]:
@@ -248,7 +266,7 @@ class Detector:
                 for t in tracks
             ],
             "timeline": timeline,
-            "model": self.ref.to_dict(),
+            "model": self.model_info(),
         }
 
     def predict_path(self, path: Path, frames: int | None = None) -> dict[str, Any]:
@@ -265,7 +283,7 @@ class Detector:
                 "p_fake": None,
                 "faces": [],
                 "error": str(exc),
-                "model": self.ref.to_dict(),
+                "model": self.model_info(),
             }
         return {"path": str(path), **result}
 

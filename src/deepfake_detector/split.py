@@ -11,8 +11,9 @@ import pandas as pd
 
 from deepfake_detector import cache_keys
 from deepfake_detector.atomic import atomic_path
-from deepfake_detector.config import Params, SplitParams
+from deepfake_detector.config import Params, SplitParams, crop_margin
 from deepfake_detector.errors import UserError
+from deepfake_detector.face_sets import face_sets_table, with_face_sets
 from deepfake_detector.faces import INDEX as FACES_INDEX
 from deepfake_detector.reports import StageReport
 
@@ -74,13 +75,25 @@ def split_faces(faces: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
     if unknown:
         raise SplitError(f"unknown split names in the manifest: {sorted(unknown)}")
     groups = pd.DataFrame({"group": fixed.index, "fixed": [v[0] if v else "" for v in fixed]})
-    if len(groups) < len(SPLITS):
-        raise SplitError(f"{len(groups)} group(s) cannot fill train, val and test: need at least 3")
+    sides = [name for name in SPLITS if getattr(params, name) > 0]
+    if len(groups) < len(sides):
+        raise SplitError(
+            f"{len(groups)} group(s) cannot fill {', '.join(sides)}: need at least {len(sides)}"
+        )
     assignment = assign_groups(groups, params)
     out = faces.copy()
     out["split"] = out["group"].map(assignment)
     check_no_leakage(out)
     return out
+
+
+def own_fractions(params: SplitParams, extra: pd.DataFrame) -> SplitParams:
+    """When other people's faces validate (an extra set with a `val_share`), none of the own
+    groups is spent on validation: its share trains, so the model learns from every person
+    that is not needed to test it."""
+    if extra.empty or not (extra["split"] == "val").any():
+        return params
+    return params.model_copy(update={"train": params.train + params.val, "val": 0.0})
 
 
 def split_dataset(params: Params, root: Path = Path(".")) -> StageReport:
@@ -90,11 +103,25 @@ def split_dataset(params: Params, root: Path = Path(".")) -> StageReport:
     faces_dir = root / params.split.faces_dir
     faces = pd.read_csv(faces_dir / FACES_INDEX, dtype={"split": str, "group": str})
     faces["split"] = faces["split"].fillna("")
-    table = split_faces(faces, params.split)
+    # Other people's faces join training and validation (never test), cut like the own crops.
+    extra = face_sets_table(
+        params.split.extra_faces,
+        root,
+        params.split.seed,
+        crop_margin(params, params.split.faces_dir),
+        report,
+    )
+    table = split_faces(faces, own_fractions(params.split, extra))
     out_dir = root / params.paths.split_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     # Crops stay where they are; split.csv names them relative to its own folder.
     table["file"] = [os.path.relpath(faces_dir / f, out_dir) for f in table["file"]]
+    table = with_face_sets(table, extra, out_dir)
+    if not (table["split"] == "val").any():
+        raise SplitError(
+            "no validation faces: set split.val above 0, or give an extra face set a val_share"
+        )
+    check_no_leakage(table)
     with atomic_path(out_dir / SPLIT_FILE) as tmp:
         table.to_csv(tmp, index=False)
     summary = table.groupby(["split", "label"]).agg(

@@ -20,9 +20,22 @@ import numpy as np
 import pandas as pd
 
 from deepfake_detector.atomic import atomic_path, write_json
-from deepfake_detector.config import Params, StudySource, crop_margin
+from deepfake_detector.config import (
+    Candidate,
+    FaceSetParams,
+    Params,
+    StudySource,
+    crop_margin,
+    with_overrides,
+)
 from deepfake_detector.errors import UserError
-from deepfake_detector.evaluate import Assessment, assess, curves_of, uncalibrated_detector
+from deepfake_detector.evaluate import (
+    Assessment,
+    assess,
+    curves_of,
+    recipe_key,
+    uncalibrated_detector,
+)
 from deepfake_detector.face_images import read_faces_table
 from deepfake_detector.faces import INDEX as FACES_INDEX
 from deepfake_detector.manifest import read_manifest
@@ -40,6 +53,7 @@ FOLDS_FILE = "folds.csv"
 BREAKDOWN_FILE = "breakdown.csv"
 PREDICTIONS_FILE = "video_predictions.csv"
 SUMMARY_FILE = "metrics.json"
+CANDIDATES_FILE = "candidates.csv"
 
 
 class StudyError(UserError, ValueError):
@@ -59,12 +73,15 @@ class Fold:
 
 @dataclass
 class FoldResult:
-    """A fold's assessment and training facts."""
+    """A fold's assessment and training facts; `candidate` is the recipe chosen on validation."""
 
     fold: Fold
     assessment: Assessment
     epochs: int
     seconds: float
+    candidate: str = "default"
+    val_auc: float = math.nan  # frame-level AUC on the fold's validation data (the choice)
+    candidates: list[dict[str, object]] | None = None  # every candidate's val and test AUC
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -82,8 +99,11 @@ def validation_split(
 
     `group`: the seeded-first group goes to validation, and rows carrying it leave training.
     `video`: a seeded share of each label's videos goes to validation.
+    `extra`: nothing: the extra face sets' validation groups validate (`with_extra`).
     """
     rng = np.random.default_rng(seed)
+    if mode == "extra":  # validation comes from the extra face sets: every group trains
+        return table, table.iloc[0:0], 0
     if mode == "group":
         groups = sorted(table["group"].unique())
         if len(groups) < 2:
@@ -133,8 +153,37 @@ def check_fold(fold: Fold) -> None:
             raise StudyError(f"fold {fold.name}: {side} holds only {sorted(set(frame['label']))}")
 
 
+def with_extra(fold: Fold, extra: pd.DataFrame) -> Fold:
+    """The fold with the extra face sets' train groups added to training and their validation
+    groups to validation (they hold none of the study's groups, so the test side stays clean)."""
+    if extra.empty:
+        return fold
+    columns = list(fold.train.columns)
+    train = pd.concat([fold.train, extra[extra["split"] == "train"]], ignore_index=True)
+    val = pd.concat([fold.val, extra[extra["split"] == "val"]], ignore_index=True)
+    for frame in (train, val):
+        for column in columns:
+            if column not in frame:
+                frame[column] = ""
+    return Fold(fold.name, train, val, fold.test, fold.excluded)
+
+
+def extra_faces(params: Params, root: Path, margin: float, report: StageReport) -> pd.DataFrame:
+    """The extra face sets (`split.extra_faces`) as study rows, or an empty table."""
+    from deepfake_detector.face_sets import face_sets_table
+
+    table = face_sets_table(params.split.extra_faces, root, params.split.seed, margin, report)
+    if not table.empty:
+        table["real_only"] = table["real_only"].astype(bool)
+        for column in ("dataset", "method", "identities"):
+            table[column] = table[column].fillna("").astype(str)
+    return table
+
+
 def load_source(source: StudySource, params: Params, root: Path, margin: float) -> pd.DataFrame:
     """A source's faces table; a video manifest is run through download, frames and faces."""
+    if source.face_set is not None:
+        return face_set_source(source.face_set, root, params.split.seed)
     if source.faces is not None:
         path = root / source.faces
         if not path.is_file():
@@ -177,8 +226,32 @@ def _faces_from_videos(source: StudySource, params: Params, root: Path, margin: 
     return root / paths.faces_dir / FACES_INDEX
 
 
+def face_set_source(face_set: FaceSetParams, root: Path, seed: int) -> pd.DataFrame:
+    """A face set as a study source: every crop its own one-frame video, box the whole crop."""
+    from deepfake_detector.face_sets import read_face_set, sample_groups
+
+    try:
+        table = read_face_set(face_set, root)
+    except UserError as exc:
+        raise StudyError(str(exc)) from exc
+    # Drawn in another order than `split.extra_faces` draws (seed + 7), so that a set used
+    # for both shares few groups; shared ones leave the test side (`cross_dataset`).
+    table = sample_groups(table, face_set.limit, seed + 7).reset_index(drop=True)
+    table["path"] = [Path(f) for f in table["file"]]
+    table["y"] = (table["label"] == "fake").astype("float32")
+    table["frame_index"] = 0
+    table["face_index"] = 0
+    table["x"], table["w"], table["h"] = 0, 224, 224  # (`y` is the label, as in every table)
+    table["split"] = ""
+    table["method"] = np.where(table["label"] == "fake", face_set.name, "")
+    table["identities"] = table["group"]
+    return table
+
+
 def source_margin(source: StudySource, params: Params) -> float:
     """The face margin a source's crops were cut with (test videos are cropped the same way)."""
+    if source.face_set is not None:
+        return source.face_set.margin
     if source.faces is not None:
         return crop_margin(params, Path(source.faces).parent)
     return params.faces.margin
@@ -193,10 +266,58 @@ def run_fold(fold: Fold, params: Params, margin: float) -> FoldResult:
 
     check_fold(fold)
     started = time.perf_counter()
-    fitted = fit_detector(fold.train, fold.val, params.train)
+    fitted = fit_detector(fold.train, fold.val, params.train, margin=margin)
     detector = uncalibrated_detector(fitted.model, params, margin, f"fold {fold.name}")
     result = assess(detector, fold.val, fold.test, params.evaluate, seed=params.train.seed)
-    return FoldResult(fold, result, len(fitted.history), time.perf_counter() - started)
+    return FoldResult(
+        fold,
+        result,
+        len(fitted.history),
+        time.perf_counter() - started,
+        val_auc=validation_auc(result),
+    )
+
+
+def validation_auc(result: Assessment) -> float:
+    """Frame-level AUC of the uncalibrated scores on the validation data."""
+    from sklearn.metrics import roc_auc_score
+
+    from deepfake_detector.evaluate import frame_scores
+
+    frames = frame_scores(result.val.assign(p_fake=result.val["p_raw"]))
+    y = (frames["label"] == "fake").to_numpy(int)
+    if len(set(y)) < 2:
+        return math.nan
+    return float(roc_auc_score(y, frames["p_fake"].to_numpy(float)))
+
+
+def run_nested(
+    fold: Fold, params: Params, margin: float, candidates: tuple[Candidate, ...]
+) -> FoldResult:
+    """Every candidate recipe trained on the fold; the one with the best validation frame AUC
+    is the fold's result. The test side never takes part in the choice."""
+    results = []
+    for candidate in candidates:
+        log.info("fold %s: candidate %s", fold.name, candidate.name)
+        result = run_fold(fold, with_overrides(params, list(candidate.overrides)), margin)
+        result.candidate = candidate.name
+        results.append(result)
+    finite = [r for r in results if math.isfinite(r.val_auc)]
+    chosen = max(finite, key=lambda r: r.val_auc) if finite else results[0]
+    chosen.candidates = [
+        {
+            "fold": fold.name,
+            "candidate": r.candidate,
+            "chosen": r is chosen,
+            "val_frame_auc": r.val_auc,
+            "test_frame_auc": r.assessment.metrics["frame"]["auc"],
+            "test_video_auc": r.assessment.metrics["video"]["auc"],
+            "epochs": r.epochs,
+            "seconds": round(r.seconds, 1),
+        }
+        for r in results
+    ]
+    return chosen
 
 
 def fold_row(result: FoldResult) -> dict[str, object]:
@@ -213,6 +334,8 @@ def fold_row(result: FoldResult) -> dict[str, object]:
         "epochs": result.epochs,
         "seconds": round(result.seconds, 1),
         "threshold": result.assessment.calibration.threshold,
+        "recipe": result.candidate,
+        "val_frame_auc": result.val_auc,
     }
     for level in ("frame", "video"):
         for name in ("auc", "auc_low", "auc_high", "eer", "accuracy"):
@@ -299,24 +422,35 @@ def _finish(
     n, seed = params.evaluate.bootstrap, params.train.seed
     # Pooled out-of-fold scores: each test item scored by the model that never saw its group.
     pooled = breakdown(frames, videos, n, seed)
-    summary = {
-        "folds": len(results),
+    summary: dict[str, float] = {"folds": len(results)}
+    for level in ("frame", "video"):
+        row = pooled[(pooled["level"] == level) & (pooled["scope"] == "all")].iloc[0]
+        for key in ("auc", "auc_low", "auc_high"):
+            summary[f"pooled_{level}_{key}"] = float(row[key])
+    summary |= {
         "mean_frame_auc": _finite_mean(list(folds["frame_auc"])),
         "mean_video_auc": _finite_mean(list(folds["video_auc"])),
         "std_video_auc": float(np.nanstd(folds["video_auc"].astype(float))),
         "min_video_auc": float(np.nanmin(folds["video_auc"].astype(float))),
     }
-    for level in ("frame", "video"):
-        row = pooled[(pooled["level"] == level) & (pooled["scope"] == "all")].iloc[0]
-        for key in ("auc", "auc_low", "auc_high"):
-            summary[f"pooled_{level}_{key}"] = float(row[key])
-    _write_tables(out_dir, {FOLDS_FILE: folds, BREAKDOWN_FILE: pooled, PREDICTIONS_FILE: videos})
+    candidates = pd.DataFrame([c for r in results for c in (r.candidates or [])])
+    _write_tables(
+        out_dir,
+        {
+            FOLDS_FILE: folds,
+            BREAKDOWN_FILE: pooled,
+            PREDICTIONS_FILE: videos,
+            CANDIDATES_FILE: candidates,
+        },
+    )
     curves = {
         r.fold.name: (curves_of(r.assessment.videos), curves_of(r.assessment.frames))
         for r in results
     }
     write_json(out_dir / SUMMARY_FILE, {k: _json(v) for k, v in summary.items()})
-    write_report(out_dir, kind, name, params, command, folds, pooled, summary, curves, run.run_id)
+    write_report(
+        out_dir, kind, name, params, command, folds, pooled, summary, curves, run.run_id, candidates
+    )
     run.log_summary(summary, out_dir)
     return summary
 
@@ -336,16 +470,22 @@ def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "
     report = StageReport("leave_one_group_out")
     margin = source_margin(study.source, params)
     table = load_source(study.source, params, root, margin)
-    folds = group_folds(table, study.val, study.val_share, params.train.seed)
+    extra = extra_faces(params, root, margin, report)
+    folds = [
+        with_extra(fold, extra)
+        for fold in group_folds(table, study.val, study.val_share, params.train.seed)
+    ]
     results = []
     with study_run(params, root, "leave_one_group_out", study.name) as run:
         for fold in folds:
             log.info("leave_one_group_out: fold %s (%d test faces)", fold.name, len(fold.test))
-            results.append(run_fold(fold, params, margin))
+            results.append(run_nested(fold, params, margin, study.candidates))
             run.log_fold(fold_row(results[-1]))
             report.count("folds")
         summary = _finish("leave_one_group_out", params, root, results, command, run)
-    report.details.update({"summary": summary, "mlflow_run_id": run.run_id})
+    report.details.update(
+        {"summary": summary, "mlflow_run_id": run.run_id, "recipe_key": recipe_key(params)}
+    )
     return report.finish(root / params.studies.reports_dir / study.name)
 
 
@@ -360,20 +500,30 @@ def cross_dataset(params: Params, root: Path = Path("."), command: str = "") -> 
     train, val, excluded = validation_split(
         train_table, study.val, study.val_share, params.train.seed
     )
+    extra = extra_faces(params, root, margin, report)
     tests = []
+    trained_groups = set(extra["group"]) if not extra.empty else set()
     for source in study.test:
         table = load_source(source, params, root, margin)
+        if source.face_set is not None:
+            seen = table["group"].isin(trained_groups)
+            report.count(f"{source.name}_faces_seen_in_training_left_out", int(seen.sum()))
+            table = table[~seen]
         for column in ("video_id", "group", "identities"):
             # Names from different sets must not meet (two sets may both have a video `01`).
             table[column] = source.name + ":" + table[column].astype(str)
         table["dataset"] = source.name
         tests.append(table)
         report.count(f"{source.name}_faces", len(table))
-    fold = Fold("+".join(s.name for s in study.test), train, val, pd.concat(tests), excluded)
+    fold = with_extra(
+        Fold("+".join(s.name for s in study.test), train, val, pd.concat(tests), excluded), extra
+    )
     with study_run(params, root, "cross_dataset", study.name) as run:
         result = run_fold(fold, params, margin)
         run.log_fold(fold_row(result))
         report.count("folds")
         summary = _finish("cross_dataset", params, root, [result], command, run)
-    report.details.update({"summary": summary, "mlflow_run_id": run.run_id})
+    report.details.update(
+        {"summary": summary, "mlflow_run_id": run.run_id, "recipe_key": recipe_key(params)}
+    )
     return report.finish(root / params.studies.reports_dir / study.name)

@@ -22,6 +22,9 @@ RECIPE_KEYS = (
     "train.augment.flip",
     "train.augment.blur_prob",
     "train.augment.jpeg_prob",
+    "train.synthetic_fakes",
+    "train.synthetic_share",
+    "train.image_size",
     "evaluate.tta_flip",
     "evaluate.calibrate",
     "evaluate.bootstrap",
@@ -67,7 +70,15 @@ def recipe(params: Params) -> dict[str, object]:
 
     flat = flatten("", {"train": params.train.model_dump(mode="json")})
     flat.update(flatten("", {"evaluate": params.evaluate.model_dump(mode="json")}))
-    return {key: flat[key] for key in RECIPE_KEYS}
+    out = {key: flat[key] for key in RECIPE_KEYS}
+    out["split.extra_faces"] = (
+        ", ".join(
+            f"{s.name} (limit {s.limit or 'all'}, val share {s.val_share:g})"
+            for s in params.split.extra_faces
+        )
+        or "none"
+    )
+    return out
 
 
 Curves = dict[str, tuple[tuple[dict, dict], tuple[dict, dict]]]  # fold -> (video, frame) ROC, PR
@@ -105,9 +116,11 @@ def write_report(
     summary: dict[str, float],
     curves: Curves,
     run_id: str,
+    candidates: pd.DataFrame | None = None,
 ) -> None:
     """`report.md` and `roc.png` in `out_dir`."""
     plot_curves(out_dir, curves)
+    nested = _nested_section(candidates)
     fold_view = pd.DataFrame(
         {
             "held out" if kind == "leave_one_group_out" else "test": folds["fold"],
@@ -115,6 +128,10 @@ def write_report(
             "test faces / videos": pair(folds, "test_faces", "test_videos"),
             "kept out": folds["excluded_faces"],
             "epochs": folds["epochs"],
+            "recipe (val frame AUC)": [
+                f"{r} ({fmt(v)})"
+                for r, v in zip(folds["recipe"], folds["val_frame_auc"], strict=True)
+            ],
             "frame AUC [95% CI]": intervals(folds, "frame_auc"),
             "video AUC [95% CI]": intervals(folds, "video_auc"),
             "video EER": folds["video_eer"],
@@ -141,11 +158,14 @@ MLflow run `{run_id}` in experiment `{params.studies.experiment}` (nested runs p
 
 | measure | value |
 |---|---|
-| folds | {summary["folds"]} |
-| mean video AUC over folds | {fmt(summary["mean_video_auc"])} ({spread}) |
-| mean frame AUC over folds | {fmt(summary["mean_frame_auc"])} |
+| **pooled frame AUC [95% CI]** (headline) | **{intervals(summary, "pooled_frame_auc")}** |
 | pooled video AUC [95% CI] | {intervals(summary, "pooled_video_auc")} |
-| pooled frame AUC [95% CI] | {intervals(summary, "pooled_frame_auc")} |
+| folds | {summary["folds"]} |
+| mean frame AUC over folds | {fmt(summary["mean_frame_auc"])} |
+| mean video AUC over folds | {fmt(summary["mean_video_auc"])} ({spread}) |
+
+The headline is frame-level: every test frame scored by the model that never saw its person,
+pooled over folds. Video-level numbers rest on a few videos per fold and move in large steps.
 
 Intervals are 95% percentile bootstrap intervals ({params.evaluate.bootstrap} resamples of whole
 videos, stratified by label; frame-level ones too, since frames of one video are not
@@ -155,7 +175,7 @@ fold that separates its few videos perfectly gets the interval [1, 1], since eve
 them is separated too, although four videos leave much uncertain: the pooled interval over all
 folds is the one to read.
 Calibration and threshold are fitted on each fold's validation data, never on its test data.
-
+{nested}
 ## Per fold
 
 "Kept out" counts faces that neither trained nor validated the model because they carry the
@@ -176,3 +196,20 @@ A method's row compares that method's fakes with the real items of the same data
 {markdown_table(settings)}
 """
     write_text(out_dir / "report.md", text)
+
+
+def _nested_section(candidates: pd.DataFrame | None) -> str:
+    """How the recipe was chosen in each fold, and every candidate's numbers."""
+    if candidates is None or candidates.empty or candidates["candidate"].nunique() < 2:
+        return ""
+    view = candidates.assign(chosen=candidates["chosen"].map({True: "yes", False: ""}))
+    return f"""
+## Choice of recipe (nested)
+
+Inside each fold every candidate recipe was trained on the fold's training side and scored on
+its validation data; the one with the best validation frame AUC is the fold's result. The
+test person took no part in the choice. Test AUCs of the candidates not chosen are shown for
+reading only.
+
+{markdown_table(view)}
+"""

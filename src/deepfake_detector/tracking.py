@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SELECTION_METRIC = "video_auc"
+SELECTION_METRIC = "frame_auc"  # frame level: many items, an AUC that tells versions apart
 RUNTIME_PACKAGES = ("tensorflow-cpu", "keras", "numpy", "opencv-python-headless", "mtcnn")
 
 
@@ -188,6 +188,13 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def describe_version(params: Params, version: str, description: str) -> None:
+    """Set the registered version's description (shown in the MLflow UI and registry API)."""
+    from mlflow import MlflowClient
+
+    MlflowClient().update_model_version(params.registry.model_name, version, description)
+
+
 def decide_and_tag(params: Params, version: str, score: float) -> dict[str, Any]:
     """Move the alias to `version` only if it beats the current holder; tag the decision."""
     from mlflow import MlflowClient
@@ -335,7 +342,7 @@ class PyfuncDetector:
             "p_fake": None,
             "faces": [],
             "error": message,
-            "model": self.detector.ref.to_dict(),
+            "model": self.detector.model_info(),
         }
 
 
@@ -369,7 +376,7 @@ def _load_pyfunc(path: str) -> PyfuncDetector:
     return PyfuncDetector(_load_detector(folder, _registry_ref(str(folder), run_id)))
 
 
-STUDY_SECTIONS = ("face_images", "faces", "train", "evaluate")
+STUDY_SECTIONS = ("face_images", "faces", "split", "train", "evaluate")
 
 
 class StudyRun:

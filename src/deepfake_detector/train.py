@@ -12,7 +12,7 @@ import pandas as pd
 
 from deepfake_detector import cache_keys
 from deepfake_detector.atomic import atomic_path
-from deepfake_detector.config import Params, TrainParams
+from deepfake_detector.config import Params, TrainParams, crop_margin
 from deepfake_detector.input_pipeline import face_dataset
 from deepfake_detector.model import build_model, unfreeze_top
 from deepfake_detector.reports import StageReport
@@ -47,6 +47,68 @@ def class_weights(y: np.ndarray) -> dict[int, float]:
 
 
 @dataclass
+class TrainingRows:
+    """What one epoch shows the model: files, labels, which rows become self-blended fakes."""
+
+    files: list[Path]
+    y: np.ndarray
+    blend: np.ndarray
+    ellipses: np.ndarray
+    counts: dict[str, int]
+
+
+def _ellipses(rows: pd.DataFrame, margin: float) -> np.ndarray:
+    """The face ellipse of each crop: from its landmarks and box when known, else the margin's."""
+    from deepfake_detector.synthetic import ellipse_from_landmarks, margin_ellipse
+
+    if not {"landmarks", "x", "y", "w", "h"} <= set(rows.columns):
+        return np.tile(np.array(margin_ellipse(margin), "float32"), (len(rows), 1))
+    out = [
+        ellipse_from_landmarks(str(r.landmarks), (r.x, r.y, r.w, r.h), margin)
+        if isinstance(r.landmarks, str) and r.landmarks
+        else margin_ellipse(margin)
+        for r in rows.itertuples()
+    ]
+    return np.array(out, "float32").reshape(len(rows), 4)
+
+
+def training_rows(train: pd.DataFrame, cfg: TrainParams, margin: float = 0.0) -> TrainingRows:
+    """The training side after `train.synthetic_fakes`: real-only sources (column `real_only`)
+    join only beside pseudo-fakes; `sbi` trains on real faces and their self-blends alone;
+    `mix` adds the self-blends to the real fakes. A seeded `synthetic_share` of the real faces
+    gives one pseudo-fake each (a new blend every epoch)."""
+    rows = train.copy()
+    counts: dict[str, int] = {}
+    real_only = rows["real_only"].fillna(False).astype(bool) if "real_only" in rows else None
+    if cfg.synthetic_fakes == "none" and real_only is not None and real_only.any():
+        counts["real_only_faces_left_out"] = int(real_only.sum())
+        log.info(
+            "train: %d faces of real-only sets left out (they join only beside synthetic fakes)",
+            int(real_only.sum()),
+        )
+        rows = rows[~real_only]
+    if cfg.synthetic_fakes == "sbi":
+        counts["real_fakes_left_out"] = int((rows["y"] == 1).sum())
+        rows = rows[rows["y"] == 0]
+    rows = rows.assign(blend=False)
+    if cfg.synthetic_fakes != "none":
+        reals = rows[rows["y"] == 0]
+        rng = np.random.default_rng(cfg.seed)
+        n = int(round(cfg.synthetic_share * len(reals)))
+        chosen = reals.iloc[np.sort(rng.choice(len(reals), size=n, replace=False))]
+        rows = pd.concat([rows, chosen.assign(y=np.float32(1.0), blend=True)], ignore_index=True)
+        counts["synthetic_fakes"] = n
+    counts["faces"] = len(rows)
+    return TrainingRows(
+        list(rows["path"]),
+        rows["y"].to_numpy("float32"),
+        rows["blend"].to_numpy(bool),
+        _ellipses(rows, margin),
+        counts,
+    )
+
+
+@dataclass
 class Fitted:
     """A trained detector and its per-epoch history."""
 
@@ -54,6 +116,7 @@ class Fitted:
     history: pd.DataFrame
     class_weights: dict[int, float]
     devices: tuple[str, ...] = ()  # the devices training ran on (one replica each)
+    counts: dict[str, int] | None = None  # what training showed (faces, synthetic fakes, ...)
 
 
 def training_strategy(devices: list[str] | None = None) -> tf.distribute.Strategy:
@@ -87,32 +150,41 @@ def fit_detector(
     val: pd.DataFrame,
     cfg: TrainParams,
     strategy: tf.distribute.Strategy | None = None,
+    margin: float = 0.0,
 ) -> Fitted:
     """Train on `train` (columns path, y), early-stopping on `val`: head first, then the top.
 
     The one training recipe, used by `train_model` and by the generalisation studies. The model
-    is built and compiled in `strategy`'s scope (`training_strategy()` unless given).
+    is built and compiled in `strategy`'s scope (`training_strategy()` unless given). `margin`
+    is the one the crops were cut with (it places the face for self-blended fakes).
     """
     strategy = strategy or training_strategy()
     with strategy.scope():
-        return _fit(train, val, cfg, strategy)
+        return _fit(train, val, cfg, strategy, margin)
 
 
 def _fit(
-    train: pd.DataFrame, val: pd.DataFrame, cfg: TrainParams, strategy: tf.distribute.Strategy
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    cfg: TrainParams,
+    strategy: tf.distribute.Strategy,
+    margin: float,
 ) -> Fitted:
     """`fit_detector`'s recipe, inside the strategy's scope."""
     import keras
 
     keras.utils.set_random_seed(cfg.seed)
-    weights = class_weights(train["y"].to_numpy())
+    rows = training_rows(train, cfg, margin)
+    weights = class_weights(rows.y)
     train_ds = face_dataset(
-        list(train["path"]),
-        train["y"].to_numpy(),
+        rows.files,
+        rows.y,
         cfg.image_size,
         cfg.batch_size,
         augment_params=cfg.augment,
         shuffle_seed=cfg.seed,
+        blend=rows.blend,
+        ellipses=rows.ellipses,
     )
     val_ds = face_dataset(list(val["path"]), val["y"].to_numpy(), cfg.image_size, cfg.batch_size)
 
@@ -147,7 +219,7 @@ def _fit(
     unfreeze_top(model, cfg.fine_tune_layers)
     fit("fine_tune", cfg.epochs, cfg.learning_rate, done)
     log_frame = pd.concat(history, ignore_index=True) if history else pd.DataFrame()
-    return Fitted(model, log_frame, weights, strategy_devices(strategy))
+    return Fitted(model, log_frame, weights, strategy_devices(strategy), rows.counts)
 
 
 def train_model(params: Params, root: Path = Path(".")) -> StageReport:
@@ -156,7 +228,9 @@ def train_model(params: Params, root: Path = Path(".")) -> StageReport:
     report.details["key"] = cache_keys.train_key(params, root)
     table = read_split(params, root)
     train, val = table[table["split"] == "train"], table[table["split"] == "val"]
-    fitted = fit_detector(train, val, params.train)
+    fitted = fit_detector(
+        train, val, params.train, margin=crop_margin(params, params.split.faces_dir)
+    )
     model, log_frame = fitted.model, fitted.history
 
     out_dir = root / params.paths.model_dir
@@ -167,6 +241,7 @@ def train_model(params: Params, root: Path = Path(".")) -> StageReport:
     report.count("train_faces", len(train))
     report.count("val_faces", len(val))
     report.count("epochs", len(log_frame))
+    report.details["training"] = fitted.counts
     report.details["class_weights"] = fitted.class_weights
     report.details["devices"] = list(fitted.devices)
     report.details["trainable_params"] = int(sum(np.prod(w.shape) for w in model.trainable_weights))

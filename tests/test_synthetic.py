@@ -1,0 +1,109 @@
+"""Self-blended pseudo-fakes: the mask, where the image changes, determinism, the knob."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from deepfake_detector.config import TrainParams
+from deepfake_detector.input_pipeline import face_dataset
+from deepfake_detector.synthetic import (
+    DEFAULT_ELLIPSE,
+    blend_mask,
+    ellipse_from_landmarks,
+    margin_ellipse,
+    self_blend,
+)
+from deepfake_detector.train import training_rows
+
+
+def _face(size: int = 96, seed: int = 0) -> np.ndarray:
+    """A textured image: random noise, so any change to it shows."""
+    return np.random.default_rng(seed).uniform(0, 255, (size, size, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("seed", [(0, 1), (5, 9), (123, 4)])
+def test_mask_is_within_zero_and_one_and_covers_the_face_not_the_corners(seed):
+    import tensorflow as tf
+
+    mask = blend_mask(tf.constant(DEFAULT_ELLIPSE), 96, tf.constant(seed, tf.int64)).numpy()
+    assert mask.shape == (96, 96, 1)
+    assert mask.min() >= 0.0 and mask.max() <= 1.0
+    assert mask[53, 48, 0] > 0.3  # the centre of the face
+    for corner in (mask[:4, :4], mask[:4, -4:], mask[-4:, :4], mask[-4:, -4:]):
+        assert (corner == 0).all()
+
+
+def test_the_image_changes_only_where_the_mask_is_above_zero():
+    import tensorflow as tf
+
+    image = tf.constant(_face())
+    for seed in ((0, 1), (2, 3), (7, 7)):
+        blended, mask = self_blend(
+            image, tf.constant(DEFAULT_ELLIPSE), tf.constant(seed, tf.int64), 96
+        )
+        changed = np.abs(blended.numpy() - image.numpy()).max(axis=-1) > 0
+        inside = mask.numpy()[..., 0] > 0
+        assert not (changed & ~inside).any()
+        assert changed.sum() > 0.5 * inside.sum()  # and it does change inside
+
+
+def test_same_seed_same_batch_other_seed_other_batch(tmp_path):
+    files = []
+    for i in range(6):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(_face(64, i).astype("uint8")).save(path)
+        files.append(path)
+    blend = np.array([True, False] * 3)
+
+    def first_batch(seed: int) -> np.ndarray:
+        ds = face_dataset(files, np.zeros(6), 64, 6, shuffle_seed=seed, blend=blend)
+        return next(iter(ds))[0].numpy()
+
+    assert np.array_equal(first_batch(3), first_batch(3))
+    assert not np.array_equal(first_batch(3), first_batch(4))
+
+
+def test_ellipse_from_landmarks_follows_the_face():
+    # A face box at (100, 100), 100 px square, crop with margin 0.5 -> a 200 px crop from 50.
+    marks = {
+        "left_eye": (130, 130),
+        "right_eye": (170, 130),
+        "nose": (150, 150),
+        "mouth_left": (135, 175),
+        "mouth_right": (165, 175),
+    }
+    cx, cy, rx, ry = ellipse_from_landmarks(json.dumps(marks), (100, 100, 100, 100), 0.5)
+    assert cx == pytest.approx(0.5)
+    assert cy == pytest.approx((152 - 50) / 200)
+    assert rx == pytest.approx(1.05 * 40 / 200) and ry > rx
+    # No landmarks: where a face lies in a crop with that margin.
+    assert ellipse_from_landmarks("", (100, 100, 100, 100), 0.5) == margin_ellipse(0.5)
+    assert margin_ellipse(0.0) == DEFAULT_ELLIPSE
+
+
+def _rows() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "path": [f"{i}.jpg" for i in range(10)],
+            "y": np.array([0, 0, 0, 0, 1, 1, 0, 0, 0, 0], "float32"),
+            "real_only": [False] * 6 + [True] * 4,
+        }
+    )
+
+
+def test_the_knob_decides_what_trains():
+    none = training_rows(_rows(), TrainParams(synthetic_fakes="none"))
+    assert len(none.files) == 6 and not none.blend.any()  # real-only faces left out
+    assert none.counts["real_only_faces_left_out"] == 4
+    sbi = training_rows(_rows(), TrainParams(synthetic_fakes="sbi", synthetic_share=1.0))
+    assert sbi.y.sum() == 8 and sbi.blend.sum() == 8  # every fake is a self-blend
+    mix = training_rows(_rows(), TrainParams(synthetic_fakes="mix", synthetic_share=0.5))
+    assert mix.blend.sum() == 4 and mix.y.sum() == 6  # 2 real fakes + 4 self-blends
+    assert (mix.y[mix.blend] == 1).all()
+    again = training_rows(_rows(), TrainParams(synthetic_fakes="mix", synthetic_share=0.5))
+    assert again.files == mix.files  # seeded
