@@ -150,9 +150,18 @@ class TrainParams(Section):
     """MobileNetV2 transfer learning: head first, then fine-tuning of the top layers."""
 
     image_size: int = Field(224, ge=32)
+    # The MobileNetV2 layer the classifier reads: `out_relu` (the whole base) or an earlier
+    # block's output (e.g. block_13_expand_relu), whose mid-level features hold less of who a
+    # face is and more of how it was made.
+    feature_layer: str = "out_relu"
     base_weights: str = "imagenet"
     imagenet_file: Path | None = None
     batch_size: int = Field(32, ge=1)
+    # The head: logistic (L2-regularised logistic regression on the frozen base's features, a
+    # convex fit, repeatable to the bit) or adam (gradient descent on images, head_epochs).
+    head: Literal["logistic", "adam"] = "logistic"
+    head_c: float = Field(0.01, gt=0)  # logistic: inverse L2 strength on standardised features
+    augmented_views: int = Field(1, ge=0)  # logistic: augmented copies of each training face
     head_epochs: int = Field(3, ge=0)
     epochs: int = Field(4, ge=0)
     fine_tune_layers: int = Field(30, ge=0)

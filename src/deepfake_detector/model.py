@@ -22,6 +22,10 @@ class WeightsError(UserError, RuntimeError):
     """The chosen base weights cannot be had."""
 
 
+class FeatureLayerError(UserError, ValueError):
+    """`train.feature_layer` names no layer of MobileNetV2."""
+
+
 def keras_cache_file() -> Path:
     """Where Keras keeps its downloaded ImageNet weights for MobileNetV2 (no top)."""
     home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
@@ -59,7 +63,8 @@ def resolve_base_weights(params: TrainParams) -> str | None:
 
 
 def build_model(params: TrainParams) -> keras.Model:
-    """MobileNetV2 (no top) behind its [-1, 1] scaling, then pooling, dropout, sigmoid."""
+    """MobileNetV2 (no top, up to `feature_layer`) behind its [-1, 1] scaling, then pooling,
+    dropout, sigmoid."""
     import keras
 
     weights = resolve_base_weights(params)
@@ -70,6 +75,15 @@ def build_model(params: TrainParams) -> keras.Model:
         raise WeightsError(
             f"cannot load MobileNetV2 weights '{weights}': {exc}. {_remedies()}"
         ) from exc
+    if params.feature_layer != base.layers[-1].name:
+        try:
+            cut = base.get_layer(params.feature_layer).output
+        except ValueError as exc:
+            raise FeatureLayerError(
+                f"train.feature_layer: MobileNetV2 has no layer '{params.feature_layer}' "
+                "(e.g. block_13_expand_relu, out_relu)"
+            ) from exc
+        base = keras.Model(base.input, cut, name=f"{base.name}_to_{params.feature_layer}")
     base.trainable = False
     inputs = keras.Input(shape=shape, name="image")  # RGB, 0..255
     # Exactly keras.applications.mobilenet_v2.preprocess_input (x / 127.5 - 1), as a layer so the

@@ -79,6 +79,7 @@ class FoldResult:
     assessment: Assessment
     epochs: int
     seconds: float
+    trained_faces: int = 0  # what training showed (real-only faces left out, pseudo-fakes in)
     candidate: str = "default"
     val_auc: float = math.nan  # frame-level AUC on the fold's validation data (the choice)
     candidates: list[dict[str, object]] | None = None  # every candidate's val and test AUC
@@ -274,6 +275,7 @@ def run_fold(fold: Fold, params: Params, margin: float) -> FoldResult:
         result,
         len(fitted.history),
         time.perf_counter() - started,
+        trained_faces=(fitted.counts or {}).get("faces", len(fold.train)),
         val_auc=validation_auc(result),
     )
 
@@ -325,7 +327,7 @@ def fold_row(result: FoldResult) -> dict[str, object]:
     fold, m = result.fold, result.assessment.metrics
     row: dict[str, object] = {
         "fold": fold.name,
-        "train_faces": len(fold.train),
+        "train_faces": result.trained_faces,
         "train_videos": fold.train["video_id"].nunique(),
         "val_faces": len(fold.val),
         "test_faces": len(fold.test),
@@ -483,10 +485,23 @@ def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "
             run.log_fold(fold_row(results[-1]))
             report.count("folds")
         summary = _finish("leave_one_group_out", params, root, results, command, run)
+    chosen = chosen_recipe(results, study.candidates)
     report.details.update(
-        {"summary": summary, "mlflow_run_id": run.run_id, "recipe_key": recipe_key(params)}
+        {
+            "summary": summary,
+            "mlflow_run_id": run.run_id,
+            "chosen_recipe": chosen.name,
+            "recipe_key": recipe_key(with_overrides(params, list(chosen.overrides))),
+        }
     )
     return report.finish(root / params.studies.reports_dir / study.name)
+
+
+def chosen_recipe(results: list[FoldResult], candidates: tuple[Candidate, ...]) -> Candidate:
+    """The candidate most folds chose on their validation data (ties: the first listed): the
+    recipe the study supports as the default."""
+    votes = [r.candidate for r in results]
+    return max(candidates, key=lambda c: (votes.count(c.name), -candidates.index(c)))
 
 
 def cross_dataset(params: Params, root: Path = Path("."), command: str = "") -> StageReport:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from deepfake_detector import cache_keys
 from deepfake_detector.atomic import atomic_path
 from deepfake_detector.config import Params, TrainParams, crop_margin
 from deepfake_detector.input_pipeline import face_dataset
-from deepfake_detector.model import build_model, unfreeze_top
+from deepfake_detector.model import base_of, build_model, unfreeze_top
 from deepfake_detector.reports import StageReport
 from deepfake_detector.split import SPLIT_FILE
 
@@ -176,6 +177,13 @@ def _fit(
     keras.utils.set_random_seed(cfg.seed)
     rows = training_rows(train, cfg, margin)
     weights = class_weights(rows.y)
+    model = build_model(cfg)
+    history: list[pd.DataFrame] = []
+    if cfg.head == "logistic":
+        history.append(fit_logistic_head(model, rows, val, cfg))
+        if cfg.epochs == 0:  # nothing else to train: no image pipeline to build
+            log_frame = pd.concat(history, ignore_index=True)
+            return Fitted(model, log_frame, weights, strategy_devices(strategy), rows.counts)
     train_ds = face_dataset(
         rows.files,
         rows.y,
@@ -188,10 +196,8 @@ def _fit(
     )
     val_ds = face_dataset(list(val["path"]), val["y"].to_numpy(), cfg.image_size, cfg.batch_size)
 
-    model = build_model(cfg)
     loss = keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing)
     metrics = [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]
-    history: list[pd.DataFrame] = []
 
     def fit(phase: str, epochs: int, learning_rate: float, initial_epoch: int) -> int:
         if epochs == 0:
@@ -215,11 +221,105 @@ def _fit(
         history.append(frame)
         return initial_epoch + len(result.epoch)
 
-    done = fit("head", cfg.head_epochs, cfg.head_learning_rate, 0)
+    done = 1 if cfg.head == "logistic" else fit("head", cfg.head_epochs, cfg.head_learning_rate, 0)
     unfreeze_top(model, cfg.fine_tune_layers)
     fit("fine_tune", cfg.epochs, cfg.learning_rate, done)
     log_frame = pd.concat(history, ignore_index=True) if history else pd.DataFrame()
     return Fitted(model, log_frame, weights, strategy_devices(strategy), rows.counts)
+
+
+# Features of plain (un-augmented, un-blended) crops through a frozen base, by base and file:
+# a study's folds and candidates share them instead of recomputing them.
+_FEATURES: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _feature_function(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The model up to its pooled features, compiled."""
+    import tensorflow as tf
+
+    scale, base, pool = model.get_layer("preprocess_input"), base_of(model), model.get_layer("pool")
+
+    @tf.function(reduce_retracing=True)
+    def features(x: tf.Tensor) -> tf.Tensor:
+        return pool(base(scale(x), training=False))
+
+    return features
+
+
+def _embed(features: Callable, ds: tf.data.Dataset) -> np.ndarray:
+    return np.concatenate([features(x).numpy() for x, _ in ds]) if ds is not None else np.zeros(0)
+
+
+def embed_rows(model: keras.Model, rows: TrainingRows, cfg: TrainParams) -> np.ndarray:
+    """Pooled base features of every training row: plain crops from the cache when seen
+    before, self-blended ones made afresh (seeded)."""
+    features = _feature_function(model)
+    key = f"{cfg.feature_layer}|{cfg.image_size}|{cfg.base_weights}|{cfg.seed}"
+    out: list[np.ndarray | None] = [None] * len(rows.files)
+    for i, (path, blended) in enumerate(zip(rows.files, rows.blend, strict=True)):
+        if not blended:
+            out[i] = _FEATURES.get((key, str(path)))
+    todo = [i for i, v in enumerate(out) if v is None]
+    if todo:
+        ds = face_dataset(
+            [rows.files[i] for i in todo],
+            rows.y[todo],
+            cfg.image_size,
+            64,
+            blend=rows.blend[todo],
+            ellipses=rows.ellipses[todo],
+        )
+        for i, vector in zip(todo, _embed(features, ds), strict=True):
+            out[i] = vector
+            if not rows.blend[i]:
+                _FEATURES[(key, str(rows.files[i]))] = vector
+    return np.stack([v for v in out if v is not None])
+
+
+def fit_logistic_head(
+    model: keras.Model, rows: TrainingRows, val: pd.DataFrame, cfg: TrainParams
+) -> pd.DataFrame:
+    """The head as L2-regularised logistic regression on standardised pooled features, folded
+    into the model's `p_fake` layer (so the saved model is plain Keras: scaling, base, pooling,
+    dense). `augmented_views` augmented copies of each training face join the plain ones."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    x = [embed_rows(model, rows, cfg)]
+    y = [rows.y]
+    features = _feature_function(model)
+    for view in range(cfg.augmented_views):
+        ds = face_dataset(
+            rows.files,
+            rows.y,
+            cfg.image_size,
+            64,
+            augment_params=cfg.augment,
+            shuffle_seed=cfg.seed + 1 + view,
+            blend=rows.blend,
+            ellipses=rows.ellipses,
+        )
+        batches = [(features(images).numpy(), labels.numpy()) for images, labels in ds]
+        x.append(np.concatenate([b[0] for b in batches]))
+        y.append(np.concatenate([b[1] for b in batches]))
+    features_all, labels = np.concatenate(x), np.concatenate(y).astype(int)
+    mean, std = features_all.mean(axis=0), features_all.std(axis=0) + 1e-6
+    clf = LogisticRegression(C=cfg.head_c, class_weight="balanced", max_iter=3000)
+    clf.fit((features_all - mean) / std, labels)
+    w, b = clf.coef_[0] / std, clf.intercept_[0] - float(np.sum(clf.coef_[0] * mean / std))
+    model.get_layer("p_fake").set_weights([w[:, None].astype("float32"), np.array([b], "float32")])
+    row: dict[str, object] = {
+        "epoch": 0,
+        "phase": "head",
+        "auc": float(roc_auc_score(labels, clf.decision_function((features_all - mean) / std))),
+        "train_faces": len(labels),
+    }
+    if len(val) and val["y"].nunique() == 2:
+        val_ds = face_dataset(list(val["path"]), val["y"].to_numpy(), cfg.image_size, 64)
+        scores = _embed(features, val_ds) @ w + b
+        row["val_auc"] = float(roc_auc_score(val["y"].to_numpy(int), scores))
+    log.info("logistic head: %s", row)
+    return pd.DataFrame([row])
 
 
 def train_model(params: Params, root: Path = Path(".")) -> StageReport:
