@@ -56,3 +56,57 @@ def test_unreachable_imagenet_download_is_a_clear_error(
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     with pytest.raises(WeightsError, match="imagenet_file"):
         build_model(TrainParams(image_size=96, base_weights="imagenet", imagenet_file=None))
+
+
+def test_the_classifier_reads_the_chosen_layer_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    from deepfake_detector.model import FeatureLayerError, base_of
+
+    cfg = TrainParams(image_size=64, base_weights="none", feature_layer="block_13_expand_relu")
+    model = build_model(cfg)
+    assert base_of(model).output.shape[-1] == 576  # block 13's expanded channels
+    path = tmp_path / "m.keras"
+    model.save(path)
+    assert base_of(load_model(path)).output.shape[-1] == 576
+    with pytest.raises(FeatureLayerError, match="no layer 'block_99'"):
+        build_model(cfg.model_copy(update={"feature_layer": "block_99"}))
+
+
+def test_the_logistic_head_is_folded_into_the_model_exactly(tmp_path: Path) -> None:
+    """The saved Keras model scores a face as the fitted logistic regression does."""
+    import pandas as pd
+    from PIL import Image
+    from sklearn.linear_model import LogisticRegression
+
+    from deepfake_detector.input_pipeline import face_dataset
+    from deepfake_detector.train import _feature_function, _fit, training_rows
+
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(24):
+        tone = 60 if i % 2 else 180  # two kinds of picture, so there is something to learn
+        pixels = np.clip(rng.normal(tone, 40, (64, 64, 3)), 0, 255).astype("uint8")
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+        files.append(tmp_path / f"{i}.png")
+    table = pd.DataFrame({"path": files, "y": np.array([i % 2 for i in range(24)], "float32")})
+    cfg = TrainParams(
+        image_size=64,
+        base_weights="none",
+        feature_layer="block_6_expand_relu",
+        epochs=0,
+        augmented_views=0,
+        head_c=0.5,
+    )
+    import tensorflow as tf
+
+    fitted = _fit(table, table.head(0), cfg, tf.distribute.get_strategy(), 0.0)
+    assert fitted.history["phase"].tolist() == ["head"]
+    rows = training_rows(table, cfg)
+    ds = face_dataset(rows.files, rows.y, 64, 8)
+    images = np.concatenate([x.numpy() for x, _ in ds])
+    feats = _feature_function(fitted.model)(images).numpy()
+    mean, std = feats.mean(axis=0), feats.std(axis=0) + 1e-6
+    clf = LogisticRegression(C=0.5, class_weight="balanced", max_iter=3000)
+    clf.fit((feats - mean) / std, rows.y.astype(int))
+    expected = clf.predict_proba((feats - mean) / std)[:, 1]
+    got = fitted.model.predict(images, verbose=0)[:, 0]
+    np.testing.assert_allclose(got, expected, atol=1e-4)

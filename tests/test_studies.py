@@ -96,8 +96,25 @@ def faces_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_leave_one_actor_out_from_the_cli_writes_a_report_and_mlflow_runs(
     faces_subset: Path, tmp_path: Path
 ) -> None:
+    dfdc = shared_path("data", "dfdc_faces")
+    nested = {
+        "leave_one_group_out": {
+            "val": "extra",  # the DFDC crops' validation groups validate; every actor trains
+            "candidates": [
+                {"name": "head", "overrides": []},
+                {"name": "head_b6", "overrides": ["train.feature_layer=block_6_expand_relu"]},
+            ],
+        }
+    }
+    extra = [{"name": "dfdc_faces", "root": str(dfdc), "limit": 40, "val_share": 0.5}]
     project = make_project(
-        tmp_path / "project", TINY | {"face_images": {"root": str(faces_subset)}}
+        tmp_path / "project",
+        TINY
+        | {
+            "face_images": {"root": str(faces_subset)},
+            "studies": nested,
+            "split": {"extra_faces": extra},
+        },
     )
     out = run(["deepfake", "import_faces"], project).stdout
     assert json.loads(out[out.index("{") :])["counts"]["groups"] == 4
@@ -106,13 +123,25 @@ def test_leave_one_actor_out_from_the_cli_writes_a_report_and_mlflow_runs(
     folds = pd.read_csv(report_dir / "folds.csv", dtype={"fold": str})
     assert folds["fold"].tolist() == ["01", "02", "03", "04"]
     assert (folds["test_videos"] == 4).all() and (folds["train_videos"] >= 3).all()
+    # Nested: both recipes trained in every fold; each fold's result is its best on validation.
+    candidates = pd.read_csv(report_dir / "candidates.csv", dtype={"fold": str})
+    assert len(candidates) == 8 and set(candidates["candidate"]) == {"head", "head_b6"}
+    for fold, rows in candidates.groupby("fold"):
+        best = rows.loc[rows["val_frame_auc"].idxmax()]
+        assert bool(best["chosen"]) and rows["chosen"].sum() == 1
+        row = folds[folds["fold"] == fold].iloc[0]
+        assert row["recipe"] == best["candidate"]
+        assert row["frame_auc"] == pytest.approx(best["test_frame_auc"])
     text = (report_dir / "report.md").read_text()
+    assert "Choice of recipe (nested)" in text and "pooled frame AUC" in text
     assert "deepfake leave_one_group_out -S evaluate.tta_flip=true" in text
     assert "| evaluate.tta_flip | True |" in text and (report_dir / "roc.png").stat().st_size
     breakdown = pd.read_csv(report_dir / "breakdown.csv")
     assert set(breakdown["scope"]) == {"all", "dataset", "method"}
     summary = json.loads((report_dir / "metrics.json").read_text())
     assert summary["mean_video_auc"] == pytest.approx(folds["video_auc"].mean())
+    details = json.loads((report_dir / "report.json").read_text())["details"]
+    assert details["chosen_recipe"] in {"head", "head_b6"} and details["recipe_key"]
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["deepfake-studies"])
@@ -138,7 +167,8 @@ def test_both_studies_run_from_dvc_exp_run(faces_subset: Path, tmp_path: Path) -
             "test": [{"name": "demo", "manifest": "data/demo/manifest.csv"}],
             "val": "group",
             "val_share": 0.2,
-        }
+        },
+        "leave_one_group_out": {"val": "group"},
     }
     project = make_project(
         tmp_path / "project",

@@ -473,6 +473,12 @@ def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "
     margin = source_margin(study.source, params)
     table = load_source(study.source, params, root, margin)
     extra = extra_faces(params, root, margin, report)
+    if study.val == "extra" and (extra.empty or not (extra["split"] == "val").any()):
+        raise StudyError(
+            "studies.leave_one_group_out.val is 'extra' but no extra face set validates: give "
+            "one in split.extra_faces a val_share (skipped sets and why: see the log), or use "
+            "val: group"
+        )
     folds = [
         with_extra(fold, extra)
         for fold in group_folds(table, study.val, study.val_share, params.train.seed)
