@@ -268,6 +268,9 @@ def what_it_learnt(params: Params, train: pd.DataFrame) -> dict[str, object]:
     else:
         own = Path(params.download.manifest).stem
     table = train.copy()
+    if params.train.synthetic_fakes == "none" and "real_only" in table:
+        # Real-only sets train only beside synthetic fakes (train.training_rows).
+        table = table[~table["real_only"].astype("boolean").fillna(False).astype(bool)]
     if "dataset" not in table:
         table["dataset"] = ""
     table["dataset"] = table["dataset"].fillna("").astype(str).replace("", own)
