@@ -202,8 +202,9 @@ def decide_and_tag(params: Params, version: str, score: float) -> dict[str, Any]
     name, alias = params.registry.model_name, params.registry.alias
     client = MlflowClient()
     holder = current_champion(name, alias)
+    # Compared as tagged (6 decimals): the same score again does not take the alias.
     beats = math.isfinite(score) and (
-        holder is None or not math.isfinite(holder.score) or score > holder.score
+        holder is None or not math.isfinite(holder.score) or round(score, 6) > holder.score
     )
     decision = alias if beats else "challenger"
     client.set_model_version_tag(name, version, SELECTION_METRIC, f"{score:.6f}")
