@@ -1,7 +1,8 @@
 """3. Training input: images per second into `model.fit` through `train_model`'s input pipeline.
 
 Inputs: the DFD face crops of `dfd/faces` (224 x 224 JPEG files), a multiple of the batch size.
-One detector (`build_model`, params.yaml's `train` settings, base frozen as in the head phase)
+One detector (`build_model`, params.yaml's `train` settings: the base up to `train.feature_layer`,
+frozen as in the head phase)
 compiled as `fit_detector` compiles it, trained one epoch at a time on:
 
 - ours: `face_dataset` with the training augmentations and shuffling, as `fit_detector` builds it;
@@ -47,8 +48,12 @@ The seed's generator (one thread of PIL and a flip) delivers many times what the
 next to its input (a GPU, many cores), where the input-alone rate decides. Ours pays for its
 richer augmentations (JPEG re-compression, blur, brightness, contrast) with the few per cent it
 stays below the bound: on two cores its map threads take CPU time from the model. What would
-raise images per second here is less compute per image (a smaller `train.image_size`), not a
-faster input.
+raise images per second here is less compute per image (a smaller `train.image_size`, an
+earlier `train.feature_layer`), not a faster input. Self-blended fakes cost input work (a mask,
+a jittered copy and two separable blurs per pseudo-fake): the input alone delivers about a
+quarter of the plain rate, still more than the model consumes, so training with half of its
+images self-blended runs about 13% slower. Rates move by 10-20% with this shared machine's load
+between runs (the bound row met its target in the previous run and missed it in this one).
 """
 
 
