@@ -81,6 +81,14 @@ def test_training_summary_counts_people_and_groups():
             "label": ["real", "fake", "real", "real", "fake"],
         }
     )
+    from deepfake_detector.face_sets import _plural
+
+    assert [_plural(n, 2) for n in ("person", "identity", "day", "source video")] == [
+        "people",
+        "identities",
+        "days",
+        "source videos",
+    ]
     summary = training_summary(table, {"dfdc_faces": "source video"})
     assert summary["datasets"]["dfd"] == {
         "faces": 3,

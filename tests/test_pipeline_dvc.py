@@ -75,6 +75,14 @@ def test_champion_loads_from_the_registry(
     (result,) = pyfunc.predict(pd.DataFrame({"image": [encoded]}))
     assert result["verdict"] in ("real", "fake") and len(result["faces"]) == 1
     assert result["model"]["name"] == "deepfake-detector" and result["model"]["version"]
+    # It says what it knows: the demo set alone, and that it is the demo's model.
+    assert result["model"]["demo"] is True
+    assert result["model"]["trained_on"].startswith("learnt from ")
+    assert "source clips of demo" in result["model"]["trained_on"]
+    from mlflow import MlflowClient
+
+    version = MlflowClient().get_model_version("deepfake-detector", result["model"]["version"])
+    assert version.description.startswith("DEMO MODEL")
 
 
 def test_training_param_reruns_training_and_after(repro: tuple[Path, str]) -> None:

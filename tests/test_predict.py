@@ -94,15 +94,15 @@ def test_every_answer_says_what_the_model_learnt_and_the_app_flags_the_demo(
 
     training = {
         "demo": True,
-        "summary": "learnt from 3 synthetic identities of demo (144 faces)",
-        "datasets": {"demo": {"faces": 144, "groups": 3, "group_kind": "synthetic identity"}},
+        "summary": "learnt from 7 source clips of demo (448 faces)",
+        "datasets": {"demo": {"faces": 448, "groups": 7, "group_kind": "source clip"}},
     }
     demo = Detector(detector.model, replace(detector.config, training=training), detector.ref)
     answer = demo.predict_image(one_face())["model"]
     assert answer["trained_on"] == training["summary"] and answer["demo"] is True
-    assert answer["training"]["demo"]["groups"] == 3
+    assert answer["training"]["demo"]["groups"] == 7
     header = header_markdown(demo)
-    assert "3 synthetic identities" in header and "This is the demo model" in header
+    assert "7 source clips of demo" in header and "This is the demo model" in header
     real = replace(
         detector.config,
         training={"demo": False, "summary": "learnt from 3 people of dfd (430 faces)"},

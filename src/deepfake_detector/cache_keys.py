@@ -83,7 +83,19 @@ def evaluate_key(params: Params, root: Path = Path(".")) -> str:
 
     model = file_sha256(root / params.paths.model_dir / MODEL_FILE)
     split = file_sha256(root / params.paths.split_dir / SPLIT_FILE)
-    return content_key(stage_code("evaluate_model"), params.evaluate, _paths(params), model, split)
+    # What inference.json records beside the metrics: the data the model learnt from (split,
+    # face images, manifest) and the recipe matched against the study's (train).
+    described = "|".join(
+        (
+            params.split.model_dump_json(),
+            params.train.model_dump_json(),
+            params.face_images.model_dump_json(),
+            str(params.download.manifest),
+        )
+    )
+    return content_key(
+        stage_code("evaluate_model"), params.evaluate, _paths(params), model, split, described
+    )
 
 
 def register_key(params: Params, root: Path = Path(".")) -> str:

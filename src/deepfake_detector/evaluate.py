@@ -276,7 +276,7 @@ def what_it_learnt(params: Params, train: pd.DataFrame) -> dict[str, object]:
     table["dataset"] = table["dataset"].fillna("").astype(str).replace("", own)
     kinds = {s.name: s.group_kind for s in params.split.extra_faces}
     if on_demo:
-        kinds["demo"] = "synthetic identity"
+        kinds["demo"] = "source clip"  # a real clip and the fake made from it
     summary = training_summary(table, kinds)
     summary["demo"] = on_demo and set(table["dataset"]) == {"demo"}
     return summary

@@ -177,4 +177,6 @@ def training_summary(table: pd.DataFrame, group_kinds: dict[str, str]) -> dict[s
 def _plural(noun: str, n: int) -> str:
     if n == 1:
         return noun
-    return {"person": "people"}.get(noun, noun + "s")
+    if noun == "person":
+        return "people"
+    return noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
