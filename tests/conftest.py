@@ -43,6 +43,13 @@ def run_env(project: Path) -> dict[str, str]:
     return env
 
 
+SMALL_LOAO = {
+    "name": "leave_one_actor_out",
+    "source": {"name": "dfd_faces", "faces": "data/face_images/faces.csv"},
+    "val": "group",
+    "val_share": 0.2,
+    "candidates": [{"name": "default", "overrides": []}],
+}
 SMALL = {
     "demo": {
         "clips_per_identity": 2,
@@ -57,7 +64,7 @@ SMALL = {
     "train": {"image_size": 96, "batch_size": 16, "head_epochs": 1, "epochs": 1, "patience": 1},
     "evaluate": {"batch_size": 32},
     # One recipe, validated by a held-out group: the tests' projects have no extra face sets.
-    "studies": {"leave_one_group_out": {"val": "group"}},
+    "studies": {"leave_one_group_out": SMALL_LOAO},
 }
 
 

@@ -91,8 +91,9 @@ def test_training_param_reruns_training_and_after(repro: tuple[Path, str]) -> No
     assert stages_run(output) == ["train_model", "evaluate_model", "register_model"]
     registration = json.loads((project / "models/registration/report.json").read_text())["details"]
     assert registration["version"] == "2"
-    previous = registration["previous_champion_video_auc"]
-    better = registration["video_auc"] is not None and registration["video_auc"] > previous
+    previous = registration["previous_champion_frame_auc"]
+    score = registration["frame_auc"]
+    better = score is not None and round(score, 6) > previous
     assert registration["decision"] == ("champion" if better else "challenger")
 
 

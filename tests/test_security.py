@@ -742,7 +742,9 @@ def _registrable_project(root: Path, remote: str, env: dict[str, str]) -> None:
         ]
     ).save(model_dir / "model.keras")
     (model_dir / "history.csv").write_text("epoch,phase,loss\n0,head,0.5\n")
-    (eval_dir / "metrics.json").write_text(json.dumps({"video": {"auc": 0.8}}))
+    (eval_dir / "metrics.json").write_text(
+        json.dumps({"frame": {"auc": 0.8}, "video": {"auc": 0.8}})
+    )
     config = InferenceConfig(8, FacesParams(), FramesParams(count=4), Calibration())
     (eval_dir / "inference.json").write_text(json.dumps(config.to_dict()))
     (eval_dir / "predictions.csv").write_text("video_id,label,p_fake\na,real,0.2\n")

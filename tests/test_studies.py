@@ -9,7 +9,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from conftest import REPO, make_project, run, shared_path, stages_run
+from conftest import REPO, SMALL_LOAO, make_project, run, shared_path, stages_run
 
 from deepfake_detector.studies import Fold, StudyError, check_fold, group_folds, validation_split
 
@@ -98,7 +98,8 @@ def test_leave_one_actor_out_from_the_cli_writes_a_report_and_mlflow_runs(
 ) -> None:
     dfdc = shared_path("data", "dfdc_faces")
     nested = {
-        "leave_one_group_out": {
+        "leave_one_group_out": SMALL_LOAO
+        | {
             "val": "extra",  # the DFDC crops' validation groups validate; every actor trains
             "candidates": [
                 {"name": "head", "overrides": []},
@@ -168,7 +169,7 @@ def test_both_studies_run_from_dvc_exp_run(faces_subset: Path, tmp_path: Path) -
             "val": "group",
             "val_share": 0.2,
         },
-        "leave_one_group_out": {"val": "group"},
+        "leave_one_group_out": SMALL_LOAO,
     }
     project = make_project(
         tmp_path / "project",
