@@ -31,7 +31,8 @@ class FaceSetError(UserError, ValueError):
 
 
 def read_face_set(face_set: FaceSetParams, root: Path) -> pd.DataFrame:
-    """Every face of the set: columns file (absolute), label, group, video_id, dataset."""
+    """Every face of the set in the faces-table format: file and path (absolute), label, y,
+    group, identities, video_id, frame_index, face_index, dataset, method."""
     folder = root / face_set.root
     if not folder.is_dir():
         raise FaceSetError(f"face set '{face_set.name}': no such folder {folder}")
@@ -62,6 +63,13 @@ def read_face_set(face_set: FaceSetParams, root: Path) -> pd.DataFrame:
     table["video_id"] = [f"{face_set.name}:{Path(f).stem}" for f in table["file"]]
     table["group"] = face_set.name + ":" + table["group"].astype(str)
     table["dataset"] = face_set.name
+    # The faces-table columns a crop has: one face, one frame, its own identity.
+    table["frame_index"] = 0
+    table["face_index"] = 0
+    table["identities"] = table["group"]
+    table["method"] = np.where(table["label"] == "fake", face_set.name, "")
+    table["path"] = [Path(f) for f in table["file"]]
+    table["y"] = (table["label"] == "fake").astype("float32")
     return table
 
 
@@ -128,19 +136,11 @@ def face_sets_table(
     parts = []
     for face_set in face_sets:
         rows = face_set_rows(face_set, root, seed, margin, report)
-        if rows is None:
-            continue
-        rows["frame_index"] = 0
-        rows["face_index"] = 0
-        rows["identities"] = rows["group"]
-        rows["method"] = np.where(rows["label"] == "fake", face_set.name, "")
-        parts.append(rows)
+        if rows is not None:
+            parts.append(rows)
     if not parts:
         return pd.DataFrame(columns=["file", "label", "group", "video_id", "split", "path", "y"])
-    table = pd.concat(parts, ignore_index=True)
-    table["path"] = [Path(f) for f in table["file"]]
-    table["y"] = (table["label"] == "fake").astype("float32")
-    return table
+    return pd.concat(parts, ignore_index=True)
 
 
 def with_face_sets(table: pd.DataFrame, extra: pd.DataFrame, relative_to: Path) -> pd.DataFrame:

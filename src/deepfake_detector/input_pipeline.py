@@ -92,16 +92,18 @@ def face_dataset(
     ds = tf.data.Dataset.zip(columns)
     if shuffle_seed is not None:
         ds = ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
+
+    def decode(path: tf.Tensor) -> tf.Tensor:
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size])
+
+    def augmented(image: tf.Tensor) -> tf.Tensor:
+        return image if augment_params is None else augment(image, augment_params)
+
     if not np.asarray(blend, bool).any():  # no pseudo-fakes: no seeds, no branch per image
-
-        def plain(path: tf.Tensor, y: tf.Tensor, *_: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-            image = tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size])
-            if augment_params is not None:
-                image = augment(image, augment_params)
-            return image, y
-
-        ds = ds.map(plain, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(
+            lambda path, y, *_: (augmented(decode(path)), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     seeds = tf.data.Dataset.random(
         seed=0 if shuffle_seed is None else shuffle_seed, rerandomize_each_iteration=True
@@ -111,16 +113,13 @@ def face_dataset(
     def load(
         path: tf.Tensor, y: tf.Tensor, fake: tf.Tensor, ellipse: tf.Tensor, seed: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image = tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size])
+        image = decode(path)
         image = tf.cond(
             fake,
             lambda: self_blend(image, ellipse, seed, image_size)[0],
             lambda: tf.ensure_shape(image, [image_size, image_size, 3]),
         )
-        if augment_params is not None:
-            image = augment(image, augment_params)
-        return image, y
+        return augmented(image), y
 
     ds = ds.map(lambda row, seed: load(*row, seed), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

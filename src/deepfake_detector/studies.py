@@ -173,12 +173,7 @@ def extra_faces(params: Params, root: Path, margin: float, report: StageReport) 
     """The extra face sets (`split.extra_faces`) as study rows, or an empty table."""
     from deepfake_detector.face_sets import face_sets_table
 
-    table = face_sets_table(params.split.extra_faces, root, params.split.seed, margin, report)
-    if not table.empty:
-        table["real_only"] = table["real_only"].astype(bool)
-        for column in ("dataset", "method", "identities"):
-            table[column] = table[column].fillna("").astype(str)
-    return table
+    return face_sets_table(params.split.extra_faces, root, params.split.seed, margin, report)
 
 
 def load_source(source: StudySource, params: Params, root: Path, margin: float) -> pd.DataFrame:
@@ -238,14 +233,8 @@ def face_set_source(face_set: FaceSetParams, root: Path, seed: int) -> pd.DataFr
     # Drawn in another order than `split.extra_faces` draws (seed + 7), so that a set used
     # for both shares few groups; shared ones leave the test side (`cross_dataset`).
     table = sample_groups(table, face_set.limit, seed + 7).reset_index(drop=True)
-    table["path"] = [Path(f) for f in table["file"]]
-    table["y"] = (table["label"] == "fake").astype("float32")
-    table["frame_index"] = 0
-    table["face_index"] = 0
     table["x"], table["w"], table["h"] = 0, 224, 224  # (`y` is the label, as in every table)
     table["split"] = ""
-    table["method"] = np.where(table["label"] == "fake", face_set.name, "")
-    table["identities"] = table["group"]
     return table
 
 

@@ -247,13 +247,12 @@ def _feature_function(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
 
 
 def _embed(features: Callable, ds: tf.data.Dataset) -> np.ndarray:
-    return np.concatenate([features(x).numpy() for x, _ in ds]) if ds is not None else np.zeros(0)
+    return np.concatenate([features(x).numpy() for x, _ in ds])
 
 
-def embed_rows(model: keras.Model, rows: TrainingRows, cfg: TrainParams) -> np.ndarray:
-    """Pooled base features of every training row: plain crops from the cache when seen
-    before, self-blended ones made afresh (seeded)."""
-    features = _feature_function(model)
+def embed_rows(features: Callable, rows: TrainingRows, cfg: TrainParams) -> np.ndarray:
+    """Pooled base features (`features`: `_feature_function`) of every training row: plain
+    crops from the cache when seen before, self-blended ones made afresh (seeded)."""
     key = f"{cfg.feature_layer}|{cfg.image_size}|{cfg.base_weights}|{cfg.seed}"
     out: list[np.ndarray | None] = [None] * len(rows.files)
     for i, (path, blended) in enumerate(zip(rows.files, rows.blend, strict=True)):
@@ -273,7 +272,7 @@ def embed_rows(model: keras.Model, rows: TrainingRows, cfg: TrainParams) -> np.n
             out[i] = vector
             if not rows.blend[i]:
                 _FEATURES[(key, str(rows.files[i]))] = vector
-    return np.stack([v for v in out if v is not None])
+    return np.stack(out)  # every row is filled above
 
 
 def fit_logistic_head(
@@ -285,9 +284,9 @@ def fit_logistic_head(
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    x = [embed_rows(model, rows, cfg)]
+    features = _feature_function(model)  # one compiled graph for every pass below
+    x = [embed_rows(features, rows, cfg)]
     y = [rows.y]
-    features = _feature_function(model)
     for view in range(cfg.augmented_views):
         ds = face_dataset(
             rows.files,
