@@ -19,7 +19,7 @@ help:  ## list the commands
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[train,dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install the pinned dependencies

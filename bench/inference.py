@@ -151,7 +151,7 @@ def tflite_latency(detector: Detector, crops: list[np.ndarray]) -> tuple[float, 
 
 def clip_seconds(detector: Detector, seed: SeedPredictor, clips: list[Path]) -> tuple[float, float]:
     """Mean seconds per clip: the seed's way and `predict_video`, clip by clip."""
-    from deepfake_detector.frames import sample_frames
+    from deepfake_detector.video_reader import sample_frames
 
     seed_s, ours_s = 0.0, 0.0
     for clip in clips:

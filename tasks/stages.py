@@ -14,7 +14,8 @@ from prefect.context import TaskRunContext
 
 from deepfake_detector import cache_keys
 from deepfake_detector.config import Params
-from deepfake_detector.faces import MtcnnDetector, VideoFaces, crop_video_faces, faces_key
+from deepfake_detector.face_detection import MtcnnDetector
+from deepfake_detector.faces import VideoFaces, crop_video_faces, faces_key
 from deepfake_detector.frames import VideoFrames, extract_video_frames, frames_key
 from deepfake_detector.manifest import ManifestRow, VideoRecord
 from deepfake_detector.stages import stage

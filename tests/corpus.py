@@ -29,6 +29,14 @@ class Item:
     answer: str  # "verdict" (faces found and scored), "no_face", or "error"
     faces: int = 0  # faces a verdict must carry (at least this many)
     message: str = ""  # for errors: a fragment the message must contain (lower case)
+    # import_faces (face crops, read by training's decoder) skips some files the verdict paths
+    # answer: a fragment of its reason (tiny or strip images, formats training cannot read)
+    stage_skip: str = ""
+    uploadable: bool = True  # False for a link loop: no file to upload to the app or REST
+
+    @property
+    def stage_refuses(self) -> bool:
+        return self.answer == "error" or bool(self.stage_skip)
 
     @property
     def is_video(self) -> bool:
@@ -98,6 +106,27 @@ def _bomb() -> bytes:
     return buffer.getvalue()
 
 
+def _animated_gif(rgb: np.ndarray) -> bytes:
+    """Three frames of the portrait drifting sideways, looping."""
+    frames = [Image.fromarray(np.roll(rgb, shift, axis=1)) for shift in (0, 6, 12)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buffer.getvalue()
+
+
+def _avif(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "AVIF", quality=80)
+    return buffer.getvalue()
+
+
+def _heic_header() -> bytes:
+    """The start of an ISO-BMFF file of brand `heic` (what phones write); no decoder reads it."""
+    brands = b"heic" + b"\x00\x00\x00\x00" + b"mif1heic"
+    box = b"ftyp" + brands
+    return (len(box) + 4).to_bytes(4, "big") + box
+
+
 def build_images(folder: Path) -> list[Item]:
     """The image corpus in `folder`; returns its items."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -152,6 +181,39 @@ def build_images(folder: Path) -> list[Item]:
         ),
         _bomb(),
     )
+    tiny = "not a face crop"
+    for name, case, (h, w) in [
+        ("one_px.png", "1x1-pixel image", (1, 1)),
+        ("row_1x300.png", "1xN image (one row of 300 pixels)", (1, 300)),
+        ("column_300x1.png", "Nx1 image (one column of 300 pixels)", (300, 1)),
+        ("two_px.png", "2x2-pixel image", (2, 2)),
+        ("ten_px.png", "10x10-pixel image", (10, 10)),
+        ("strip_20000x20.png", "extreme aspect ratio (20000x20)", (20, 20000)),
+    ]:
+        small = cv2.resize(face, (w, h), interpolation=cv2.INTER_AREA)
+        put(Item(name, case, "no_face", stage_skip=tiny), image=Image.fromarray(small))
+    unread = "not an image file"
+    put(
+        Item("animated.gif", "animated GIF (3 frames)", "verdict", 1, stage_skip=unread),
+        _animated_gif(face),
+    )
+    put(Item("portrait.tif", "TIFF", "verdict", 1, stage_skip=unread), image=pil)
+    put(Item("portrait.avif", "AVIF", "verdict", 1, stage_skip=unread), _avif(pil))
+    put(
+        Item("phone.heic", "HEIC photo (no decoder here)", "error", message="unsupported"),
+        _heic_header() + good[2:],
+    )
+    loop = folder / "loop.jpg"
+    loop.symlink_to(loop.name)  # points at itself
+    items.append(
+        Item(
+            "loop.jpg",
+            "symlink loop in the folder",
+            "error",
+            message="cannot read",
+            uploadable=False,
+        )
+    )
     return items
 
 
@@ -176,7 +238,25 @@ def build_videos(folder: Path) -> list[Item]:
     items.append(Item("no_face.mp4", "video without a face", "no_face"))
     _audio_only(folder / "audio_only.mp4")
     items.append(Item("audio_only.mp4", "MP4 with only an audio stream", "error", message="cannot"))
+    _one_pixel_video(folder / "one_px.mp4")
+    items.append(Item("one_px.mp4", "1x1-pixel video", "no_face"))
     return items
+
+
+def _one_pixel_video(path: Path, frames: int = 6) -> Path:
+    """A 1x1-pixel MPEG-4 clip (PyAV: OpenCV's writer refuses the size)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=6)
+        stream.width, stream.height, stream.pix_fmt = 1, 1, "yuv420p"
+        for _ in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((1, 1, 3), 128, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
 
 
 def save_face(path: Path) -> Path:

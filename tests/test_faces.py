@@ -10,13 +10,8 @@ import pytest
 from conftest import shared_path
 
 from deepfake_detector.config import FacesParams, Params, PathsParams
-from deepfake_detector.faces import (
-    MtcnnDetector,
-    crop_box,
-    crop_face,
-    crop_faces,
-    read_rgb,
-)
+from deepfake_detector.face_detection import MtcnnDetector, crop_box, crop_face
+from deepfake_detector.faces import crop_faces, read_rgb
 from deepfake_detector.frames import FrameRef, VideoFrames, finish_extract_frames
 from deepfake_detector.reports import StageReport
 

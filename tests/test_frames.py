@@ -9,15 +9,10 @@ import numpy as np
 import pytest
 
 from deepfake_detector.config import FramesParams, Params, PathsParams
-from deepfake_detector.frames import (
-    VideoReadError,
-    extract_frames,
-    extract_video_frames,
-    sample_frames,
-    wanted_indices,
-)
+from deepfake_detector.frames import extract_frames, extract_video_frames
 from deepfake_detector.keys import file_sha256
 from deepfake_detector.manifest import VideoRecord, write_videos_table
+from deepfake_detector.video_reader import VideoReadError, sample_frames, wanted_indices
 
 
 def write_video(path: Path, n: int, fps: float = 10.0, size: tuple[int, int] = (64, 48)) -> Path:

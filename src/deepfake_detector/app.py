@@ -95,16 +95,27 @@ class Analyser:
         try:
             if is_video(file):
                 raise InputError(f"{file.name}: this is a video; use the Video tab")
-            rgb = read_image(file)
+            return self._image(file, read_image(file))
         except InputError as exc:
-            result = self._error(file, exc)
-            return verdict_markdown(result), None, None, result
+            result = self._error(file, str(exc))
+        except Exception as exc:  # an answer, never a stack trace
+            log.warning("%s: could not be analysed", file, exc_info=True)
+            result = self._error(file, f"{file.name}: could not be analysed ({exc!r})")
+        return verdict_markdown(result), None, None, result
+
+    def _image(
+        self, file: Path, rgb: np.ndarray
+    ) -> tuple[str, np.ndarray | None, np.ndarray | None, dict[str, Any]]:
         scored = self.detector.score_image(rgb)
         result = {"file": file.name, **self.detector.predict_image_scored(scored)}
         explained = scored[: self.max_faces_explained]
-        heats = grad_cams(
-            self.detector.model, [f.crop for f in explained], self.detector.config.image_size
-        )
+        try:  # Grad-CAM needs the Keras model (TensorFlow): absent from a serving install
+            heats = grad_cams(
+                self.detector.model, [f.crop for f in explained], self.detector.config.image_size
+            )
+        except (ImportError, FileNotFoundError) as exc:
+            log.info("no Grad-CAM heat maps: %s", exc)
+            return verdict_markdown(result), draw_faces(rgb, result["faces"]), None, result
         cams = heat_strip(
             [
                 (overlay(f.crop, heat), f"face {i}: {f.p_fake:.2f}")
@@ -139,13 +150,13 @@ class Analyser:
         )
         return verdict_markdown(result), tracks, line, result
 
-    def _error(self, file: Path, exc: Exception) -> dict[str, Any]:
+    def _error(self, file: Path, message: str) -> dict[str, Any]:
         return {
             "file": file.name,
             "verdict": "error",
             "p_fake": None,
             "faces": [],
-            "error": str(exc),
+            "error": message,
             "model": self.detector.model_info(),
         }
 

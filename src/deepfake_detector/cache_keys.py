@@ -23,8 +23,17 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "download_videos": ("download", "manifest"),
     "split_dataset": ("split", "face_sets"),
     "train_model": ("train", "model", "input_pipeline", "synthetic"),
-    "evaluate_model": ("evaluate", "metrics", "predict", "calibration", "tracks", "face_sets"),
-    "register_model": ("register", "tracking"),
+    "evaluate_model": (
+        "evaluate",
+        "metrics",
+        "predict",
+        "calibration",
+        "tracks",
+        "face_sets",
+        "face_detection",
+        "video_reader",
+    ),
+    "register_model": ("register", "tracking", "lite_export", "lite_runtime"),
 }
 
 

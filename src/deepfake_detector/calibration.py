@@ -6,8 +6,6 @@ import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_curve
 
 EPS = 1e-6
 log = logging.getLogger(__name__)
@@ -45,6 +43,9 @@ def fit_calibration(y: np.ndarray, p: np.ndarray, threshold: float | None = None
     validation scores rank reals above fakes, Platt scaling would fit a negative slope and turn
     every later ranking upside down: the scores then stay as they are too.
     """
+    from sklearn.linear_model import LogisticRegression  # fitting only: verdicts need numpy
+    from sklearn.metrics import roc_curve
+
     y = np.asarray(y, dtype=int)
     if len(np.unique(y)) < 2 or len(y) < 4:
         return Calibration(threshold=0.5 if threshold is None else threshold, fitted_on=len(y))

@@ -108,6 +108,13 @@ def serve(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 
 DEFAULT_MODEL = "models:/deepfake-detector@champion"
+RuntimeOption = Annotated[
+    str,
+    typer.Option(
+        help="auto (LiteRT when the model has its .tflite files, else TensorFlow), litert or "
+        "tensorflow.",
+    ),
+]
 ModelOption = Annotated[
     str,
     typer.Option(
@@ -118,28 +125,41 @@ ModelOption = Annotated[
 ]
 
 
-def _detector(model: str, config: Path | None, params_path: Path):  # type: ignore[no-untyped-def]
+def _detector(  # type: ignore[no-untyped-def]
+    model: str, config: Path | None, params_path: Path, runtime: str = "auto"
+):
     """Load the model quietly; registry URIs use the tracking URI from params or the env."""
     from deepfake_detector.predict import load_detector
+    from deepfake_detector.tracking import tracking_uri
 
-    if model.startswith(("models:/", "runs:/")):
-        import mlflow
-
-        from deepfake_detector.tracking import tracking_uri
-
-        mlflow.set_tracking_uri(tracking_uri(load_params(params_path)))
-    return load_detector(model, config)
+    if runtime not in ("auto", "litert", "tensorflow"):
+        raise UserError(f"--runtime must be auto, litert or tensorflow, not {runtime!r}")
+    registry = model.startswith(("models:/", "runs:/"))
+    uri = tracking_uri(load_params(params_path)) if registry else None
+    try:
+        return load_detector(model, config, runtime, uri)  # type: ignore[arg-type]
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from exc
 
 
 def _inputs(paths: list[Path]) -> list[Path]:
-    """Files as given; folders expanded recursively to the images and videos inside."""
-    from deepfake_detector.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+    """Files as given; folders expanded recursively to the images and videos inside.
 
-    media = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+    Links are not followed into folders (no loop can trap the walk); a link with a media name
+    that leads nowhere (dangling, or a loop) is kept, so that it gets its own error.
+    """
+    from deepfake_detector.images import IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES, VIDEO_SUFFIXES
+
+    media = IMAGE_SUFFIXES | VIDEO_SUFFIXES | UNSUPPORTED_SUFFIXES
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in media)
+            out += sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in media
+                and (p.is_file() or (p.is_symlink() and not p.exists()))
+            )
         else:
             out.append(path)
     return out
@@ -156,6 +176,7 @@ def predict(
         int | None, typer.Option(help="Frames to sample per video (default: as in training).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")] = False,
+    runtime: RuntimeOption = "auto",
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Real or fake? A verdict per image or video, with per-face evidence."""
@@ -163,7 +184,8 @@ def predict(
 
     prepare_environment()
     setup_logging(logging.WARNING)
-    detector = _detector(model, config, params)
+    with _guarded("predict", lock=False):
+        detector = _detector(model, config, params, runtime)
     files = _inputs(paths)
     failed = 0
     results = []
@@ -216,6 +238,7 @@ def serve_app(
     max_file_size: Annotated[str, typer.Option(help="Largest upload accepted.")] = "50mb",
     concurrency: Annotated[int, typer.Option(help="Analyses running at once.")] = 2,
     queue_size: Annotated[int, typer.Option(help="Requests waiting at most.")] = 64,
+    runtime: RuntimeOption = "auto",
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """The web app: upload a picture or a clip, get a verdict with per-face evidence."""
@@ -223,7 +246,8 @@ def serve_app(
     setup_logging(logging.WARNING)
     from deepfake_detector.app import build_app, demo_examples
 
-    detector = _detector(model, config, params)
+    with _guarded("app", lock=False):
+        detector = _detector(model, config, params, runtime)
     settings = load_params(params)
     images, videos = demo_examples(settings.paths.frames_dir, settings.paths.demo_dir)
     demo = build_app(detector, images, videos)
@@ -381,8 +405,6 @@ def export(
     from deepfake_detector.export import export_tflite
 
     settings = load_params(params)
-    if model.startswith("models:/"):
-        _detector(model, None, params)  # points MLflow at the tracking store
     report = export_tflite(settings, model, out, quantize)  # type: ignore[arg-type]
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 

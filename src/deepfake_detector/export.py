@@ -1,4 +1,9 @@
-"""`deepfake export`: the detector as a TFLite model for devices, checked against Keras."""
+"""`deepfake export`: the detector as a TFLite model for devices, checked against Keras.
+
+Beside it, `lite/` holds the light runtime's files (classifier and MTCNN networks), the same a
+registered version carries, so a model exported here answers `deepfake predict` without
+TensorFlow when `lite/` sits beside its `model.keras` and `inference.json`.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,12 @@ from deepfake_detector.atomic import atomic_path, write_json
 from deepfake_detector.config import Params
 from deepfake_detector.evaluate import score_files
 from deepfake_detector.faces import read_rgb
+from deepfake_detector.lite_export import write_lite_files
+from deepfake_detector.lite_runtime import LITE_DIR
 from deepfake_detector.metrics import binary_metrics
 from deepfake_detector.predict import Detector, load_detector
 from deepfake_detector.reports import StageReport
+from deepfake_detector.tracking import tracking_uri
 from deepfake_detector.train import read_split
 
 log = logging.getLogger(__name__)
@@ -68,14 +76,17 @@ def export_tflite(
 ) -> StageReport:
     """Write `model[-quantize].tflite` and a report of its agreement with Keras (test split)."""
     report = StageReport("export")
-    detector = (
-        load_detector(model)
-        if model.startswith("models:/")
-        else load_detector(Path(model), root / params.paths.evaluation_dir / "inference.json")
-    )
+    if model.startswith("models:/"):
+        detector = load_detector(model, runtime="tensorflow", tracking_uri=tracking_uri(params))
+    else:
+        inference = root / params.paths.evaluation_dir / "inference.json"
+        detector = load_detector(Path(model), inference, runtime="tensorflow")
     table = read_split(params, root)
     train = list(table.loc[table["split"] == "train", "path"])
     test = table[table["split"] == "test"]
+    lite = write_lite_files(
+        detector.model, detector.config.image_size, detector.config.tta_flip, out_dir / LITE_DIR
+    )
     flatbuffer = convert(detector, quantize, train)
     name = "model.tflite" if quantize == "none" else f"model-{quantize}.tflite"
     with atomic_path(out_dir / name) as tmp:
@@ -89,6 +100,7 @@ def export_tflite(
     report.details.update(
         {
             "file": str(out_dir / name),
+            "lite_dir": str(lite),
             "bytes": len(flatbuffer),
             "quantize": quantize,
             "max_abs_diff_p_fake": float(diff.max()) if len(diff) else None,

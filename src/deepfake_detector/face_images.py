@@ -27,7 +27,9 @@ from deepfake_detector.reports import StageReport
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")  # what training's decoder reads
+MIN_CROP_SIDE = 20  # MTCNN's smallest face: a narrower "crop" holds no face
+MAX_CROP_ASPECT = 4  # a face crop is about square; a long strip is something else
 EXTRA_COLUMNS = ["dataset", "method", "identities"]
 LABEL_FOLDERS = {"real": "real", "fake": "fake"}
 
@@ -73,6 +75,13 @@ def _readable(path: Path) -> str | None:
                 return (
                     f"{image.width}x{image.height} pixels is more than the {MAX_PIXELS:,} allowed"
                 )
+            if min(image.size) < MIN_CROP_SIDE or max(image.size) > MAX_CROP_ASPECT * min(
+                image.size
+            ):
+                return (
+                    f"not a face crop: {image.width}x{image.height} pixels (a crop is at least "
+                    f"{MIN_CROP_SIDE} px a side and at most {MAX_CROP_ASPECT}:1)"
+                )
             image.load()
     except (
         OSError,
@@ -94,6 +103,9 @@ def read_face_images(
     rows = []
     for label, label_dir in _label_folders(folder):
         for path in sorted(label_dir.rglob("*")):
+            if path.is_symlink() and not path.exists():
+                report.skip(str(path), "cannot read the file (a dangling link or a link loop)")
+                continue
             if not path.is_file():
                 continue
             if path.suffix.lower() not in IMAGE_SUFFIXES:

@@ -11,8 +11,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from deepfake_detector.errors import UserError
 
-IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "MPO", "TIFF"}
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "MPO", "TIFF", "GIF", "AVIF"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif"}
+# Read by name so that a folder's such files get their own clear "unsupported" answer.
+UNSUPPORTED_SUFFIXES = {".heic", ".heif"}
+# ISO-BMFF brands of HEIF images (HEIC photos from phones): no decoder for them here.
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 MAX_PIXELS = (
     80_000_000  # about 9000 x 9000; larger is refused before decoding (decompression bombs)
@@ -29,11 +33,22 @@ def is_video(path: Path) -> bool:
 
 
 def read_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode an image to RGB uint8, upright (EXIF), with grey, alpha, CMYK and 16-bit handled."""
+    """Decode an image to RGB uint8, upright (EXIF), with grey, alpha, CMYK and 16-bit handled.
+
+    Animated images and multi-page files are judged on their first frame.
+    """
     name = source.name if isinstance(source, Path) else "upload"
-    data = source.read_bytes() if isinstance(source, Path) else source
+    try:
+        data = source.read_bytes() if isinstance(source, Path) else source
+    except OSError as exc:  # a symlink loop, a dangling link, no permission, a folder
+        raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
     if not data:
         raise InputError(f"{name}: empty file")
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        raise InputError(
+            f"{name}: unsupported image format HEIC/HEIF (no decoder here); "
+            "convert it to JPEG or PNG"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -45,7 +60,7 @@ def read_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray
                     f"{name}: {image.width}x{image.height} pixels is more than the "
                     f"{max_pixels:,} allowed"
                 )
-            image.load()
+            image.load()  # an animated GIF, WebP or multi-page TIFF: its first frame
             image = ImageOps.exif_transpose(image)
     except InputError:
         raise

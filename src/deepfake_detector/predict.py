@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import cv2
 import numpy as np
 
 from deepfake_detector.calibration import Calibration
 from deepfake_detector.config import FacesParams, FramesParams
-from deepfake_detector.faces import DETECT_BATCH, Detection, MtcnnDetector, crop_face
-from deepfake_detector.frames import VideoReadError, sample_frames
+from deepfake_detector.face_detection import DETECT_BATCH, Detection, MtcnnDetector, crop_face
 from deepfake_detector.images import InputError, is_video, read_image
 from deepfake_detector.tracks import link_tracks, video_score
+from deepfake_detector.video_reader import VideoReadError, sample_frames
 
 if TYPE_CHECKING:
     import keras
@@ -116,19 +117,54 @@ class FaceScore:
 
 
 class Detector:
-    """A trained classifier with its face detector, calibration and threshold."""
+    """A trained classifier with its face detector, calibration and threshold.
+
+    Two runtimes answer the same way (tested): LiteRT when the model folder has the `.tflite`
+    files (`lite_dir`; TensorFlow is then never imported, except for a Grad-CAM heat map, which
+    loads the Keras model from `keras_path` when first asked), else TensorFlow with `model`.
+    """
 
     def __init__(
-        self, model: keras.Model, config: InferenceConfig, ref: ModelRef, batch_size: int = BATCH
+        self,
+        model: keras.Model | None,
+        config: InferenceConfig,
+        ref: ModelRef,
+        batch_size: int = BATCH,
+        *,
+        lite_dir: Path | None = None,
+        keras_path: Path | None = None,
     ) -> None:
-        import tensorflow as tf
-
+        if model is None and lite_dir is None:
+            raise ValueError("a Detector needs a Keras model or a folder of LiteRT files")
         self.batch_size = batch_size
-        self.model = model
+        self._model = model
         self.config = config
         self.ref = ref
-        size = config.image_size
-        flip = config.tta_flip
+        self.lite_dir = lite_dir
+        self.keras_path = keras_path
+        self.runtime = "litert" if lite_dir is not None else "tensorflow"
+
+    @property
+    def model(self) -> keras.Model:
+        """The Keras model (Grad-CAM, TFLite export); loaded on first use under LiteRT."""
+        if self._model is None:
+            from deepfake_detector.model import load_model
+
+            if self.keras_path is None or not self.keras_path.is_file():
+                raise FileNotFoundError("this detector has no Keras model (LiteRT files only)")
+            self._model = load_model(self.keras_path)
+        return self._model
+
+    @cached_property
+    def _infer(self) -> Callable[[np.ndarray], np.ndarray]:
+        """Crops (float32, one size) to uncalibrated P(fake), on the detector's runtime."""
+        if self.lite_dir is not None:
+            from deepfake_detector.lite_runtime import LiteClassifier
+
+            return LiteClassifier(self.lite_dir)
+        import tensorflow as tf
+
+        model, size, flip = self.model, self.config.image_size, self.config.tta_flip
 
         @tf.function(
             input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
@@ -142,12 +178,13 @@ class Detector:
                 p = (p + model(tf.reverse(x, axis=[2]), training=False)) / 2.0
             return p
 
-        self._infer = infer
+        return lambda batch: infer(batch).numpy().ravel()
 
     def model_info(self) -> dict[str, Any]:
         """Which model answered, what it learnt from, and how its recipe scored in the study."""
         return {
             **self.ref.to_dict(),
+            "runtime": self.runtime,
             "trained_on": self.config.training.get("summary", "not recorded"),
             "demo": bool(self.config.training.get("demo", False)),
             "training": self.config.training.get("datasets", {}),
@@ -158,6 +195,10 @@ class Detector:
     @cached_property
     def face_detector(self) -> MtcnnDetector:
         """MTCNN with the settings the model was trained with."""
+        if self.lite_dir is not None:
+            from deepfake_detector.lite_runtime import LiteMtcnn
+
+            return MtcnnDetector(self.config.faces, LiteMtcnn(self.lite_dir))
         return MtcnnDetector(self.config.faces)
 
     @property
@@ -172,7 +213,7 @@ class Detector:
         out = []
         for start in range(0, len(crops), self.batch_size):
             batch = np.stack(crops[start : start + self.batch_size]).astype(np.float32)
-            out.append(self._infer(batch).numpy().ravel())
+            out.append(self._infer(batch))
         return np.concatenate(out)
 
     def scores(self, crops: list[np.ndarray]) -> np.ndarray:
@@ -269,6 +310,17 @@ class Detector:
             "model": self.model_info(),
         }
 
+    def error_result(self, path: Path, message: str) -> dict[str, Any]:
+        """The answer for an input that cannot be judged: verdict `error` and the reason."""
+        return {
+            "kind": "video" if is_video(path) else "image",
+            "verdict": "error",
+            "p_fake": None,
+            "faces": [],
+            "error": message,
+            "model": self.model_info(),
+        }
+
     def predict_path(self, path: Path, frames: int | None = None) -> dict[str, Any]:
         """Verdict on an image or video file; an unreadable file gives verdict `error`."""
         try:
@@ -277,14 +329,10 @@ class Detector:
             else:
                 result = self.predict_image(read_image(path))
         except (InputError, OSError) as exc:
-            result = {
-                "kind": "video" if is_video(path) else "image",
-                "verdict": "error",
-                "p_fake": None,
-                "faces": [],
-                "error": str(exc),
-                "model": self.model_info(),
-            }
+            result = self.error_result(path, str(exc))
+        except Exception as exc:  # no input may stop a batch: this one answers with its error
+            log.warning("%s: could not be analysed", path, exc_info=True)
+            result = self.error_result(path, f"{path.name}: could not be analysed ({exc!r})")
         return {"path": str(path), **result}
 
 
@@ -297,30 +345,49 @@ def _face_json(face: FaceScore, label: str) -> dict[str, Any]:
     }
 
 
-def load_detector(source: str | Path, config_path: Path | None = None) -> Detector:
+Runtime = Literal["auto", "litert", "tensorflow"]
+
+
+def load_detector(
+    source: str | Path,
+    config_path: Path | None = None,
+    runtime: Runtime = "auto",
+    tracking_uri: str | None = None,
+) -> Detector:
     """A Detector from a registry URI (`models:/name@alias`, `models:/name/3`) or a local model.
 
     A local `.keras` file needs its `inference.json`: given, beside the file, or in the folder.
+    `runtime`: auto takes LiteRT when the model has its `.tflite` files (a `lite/` folder beside
+    the Keras file), else TensorFlow. A registry URI is resolved straight from a SQLite tracking
+    store when it can be (`registry_lookup`), else through MLflow (`tracking_uri` or MLflow's).
     """
-    from deepfake_detector.model import load_model
-
     text = str(source)
     if text.startswith(("models:/", "runs:/")):
-        from deepfake_detector.tracking import fetch_registered_model
+        from deepfake_detector.registry_lookup import resolve
 
-        folder, ref = fetch_registered_model(text)
-        return Detector(
-            load_model(folder / "data" / "model.keras"),
-            InferenceConfig.read(folder / INFERENCE_FILE),
-            ref,
-        )
-    path = Path(source)
-    if path.is_dir():
-        path = path / "model.keras"
-    if not path.is_file():
-        raise FileNotFoundError(f"no model at {path}")
-    candidates = [config_path] if config_path else [path.parent / INFERENCE_FILE]
-    config = next((c for c in candidates if c is not None and c.is_file()), None)
-    if config is None:
-        raise FileNotFoundError(f"no {INFERENCE_FILE} for {path}: pass its path (--config)")
-    return Detector(load_model(path), InferenceConfig.read(config), ModelRef(source=str(path)))
+        folder, ref = resolve(text, tracking_uri)
+        keras_path, config, lite = folder / "data" / "model.keras", folder / INFERENCE_FILE, folder
+    else:
+        keras_path = Path(source)
+        if keras_path.is_dir():
+            keras_path = keras_path / "model.keras"
+        candidates = [config_path] if config_path else [keras_path.parent / INFERENCE_FILE]
+        found = next((c for c in candidates if c is not None and c.is_file()), None)
+        if found is None:
+            if not keras_path.is_file():
+                raise FileNotFoundError(f"no model at {keras_path}")
+            raise FileNotFoundError(f"no {INFERENCE_FILE} for {keras_path}: give it (--config)")
+        config, ref, lite = found, ModelRef(source=str(keras_path)), keras_path.parent
+    from deepfake_detector.lite_runtime import LITE_DIR, has_lite_files
+
+    lite = lite / LITE_DIR
+    settings = InferenceConfig.read(config)
+    if runtime != "tensorflow" and has_lite_files(lite):
+        return Detector(None, settings, ref, lite_dir=lite, keras_path=keras_path)
+    if runtime == "litert":
+        raise FileNotFoundError(f"no LiteRT files for {keras_path} (looked in {lite})")
+    if not keras_path.is_file():
+        raise FileNotFoundError(f"no model at {keras_path}")
+    from deepfake_detector.model import load_model
+
+    return Detector(load_model(keras_path), settings, ref, keras_path=keras_path)

@@ -29,7 +29,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SELECTION_METRIC = "frame_auc"  # frame level: many items, an AUC that tells versions apart
-RUNTIME_PACKAGES = ("tensorflow-cpu", "keras", "numpy", "opencv-python-headless", "mtcnn")
+RUNTIME_PACKAGES = (
+    "tensorflow-cpu",
+    "keras",
+    "numpy",
+    "opencv-python-headless",
+    "mtcnn",
+    "ai-edge-litert",
+)
 
 
 def tracking_uri(params: Params) -> str:
@@ -242,6 +249,8 @@ def save_model(
     from mlflow.models import Model
 
     from deepfake_detector import __version__
+    from deepfake_detector.lite_export import write_lite_files
+    from deepfake_detector.lite_runtime import LITE_DIR
     from deepfake_detector.predict import INFERENCE_FILE
 
     mlflow_model = mlflow_model if mlflow_model is not None else Model()
@@ -249,6 +258,13 @@ def save_model(
         keras_model, path, mlflow_model=mlflow_model, pip_requirements=pip_requirements
     )
     (Path(path) / INFERENCE_FILE).write_text(json.dumps(inference, indent=2))
+    # The light runtime's files: verdicts from this version need LiteRT, not TensorFlow.
+    write_lite_files(
+        keras_model,
+        int(inference["image_size"]),
+        bool(inference.get("tta_flip")),
+        Path(path) / LITE_DIR,
+    )
     mlflow_model.add_flavor(
         FLAVOR, inference=INFERENCE_FILE, keras_model=str(KERAS_FILE), package_version=__version__
     )
@@ -276,12 +292,18 @@ def _registry_ref(source: str, run_id: str | None) -> ModelRef:
 
 
 def _load_detector(folder: Path, ref: ModelRef) -> Detector:
-    from deepfake_detector.model import load_model
+    """The detector of a model folder: on LiteRT when it carries the files, else TensorFlow."""
+    from deepfake_detector.lite_runtime import LITE_DIR, has_lite_files
     from deepfake_detector.predict import INFERENCE_FILE, Detector, InferenceConfig
 
-    return Detector(
-        load_model(folder / KERAS_FILE), InferenceConfig.read(folder / INFERENCE_FILE), ref
-    )
+    config = InferenceConfig.read(folder / INFERENCE_FILE)
+    if has_lite_files(folder / LITE_DIR):
+        return Detector(
+            None, config, ref, lite_dir=folder / LITE_DIR, keras_path=folder / KERAS_FILE
+        )
+    from deepfake_detector.model import load_model
+
+    return Detector(load_model(folder / KERAS_FILE), config, ref, keras_path=folder / KERAS_FILE)
 
 
 def fetch_registered_model(uri: str) -> tuple[Path, ModelRef]:
@@ -332,6 +354,9 @@ class PyfuncDetector:
                 result = self.detector.predict_image(rgb)
             except (InputError, binascii.Error, ValueError, TypeError) as exc:
                 result = self._error(i, f"image {i}: {exc}")
+            except Exception as exc:  # one bad image answers with its error; the rest go on
+                log.warning("image %d: could not be analysed", i, exc_info=True)
+                result = self._error(i, f"image {i}: could not be analysed ({exc!r})")
             results.append({"index": i, **result})
         return results
 

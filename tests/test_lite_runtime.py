@@ -1,0 +1,149 @@
+"""The light runtime (LiteRT, no TensorFlow) against the TensorFlow path it stands in for.
+
+Boxes: the LiteRT MTCNN finds the same faces as the `mtcnn` package on real 1080p DFD frames.
+Scores: the registered model's classifier on LiteRT gives the Keras model's P(fake) (within
+1e-3) and the same verdicts. And a verdict from the registry never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run, shared_path
+
+from deepfake_detector.config import FacesParams
+from deepfake_detector.face_detection import Detection, MtcnnDetector
+from deepfake_detector.images import read_image
+from deepfake_detector.lite_runtime import LITE_DIR, NETWORKS, LiteMtcnn, crop_and_resize, nms
+
+FRAMES_PER_LABEL = 10
+
+
+def iou(a: Detection, b: Detection) -> float:
+    ax, ay, aw, ah = a.box
+    bx, by, bw, bh = b.box
+    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = w * h
+    return inter / (aw * ah + bw * bh - inter)
+
+
+@pytest.fixture(scope="module")
+def lite_mtcnn(tmp_path_factory: pytest.TempPathFactory) -> LiteMtcnn:
+    from deepfake_detector.lite_export import mtcnn_flatbuffers
+
+    folder = tmp_path_factory.mktemp("lite")
+    for key, data in mtcnn_flatbuffers().items():
+        (folder / NETWORKS[key]).write_bytes(data)
+    return LiteMtcnn(folder)
+
+
+@pytest.mark.shared_data
+def test_lite_mtcnn_finds_the_same_faces_as_tensorflow_on_dfd_frames(
+    lite_mtcnn: LiteMtcnn,
+) -> None:
+    frames = shared_path("data", "dfd", "frames")
+    files = [f for label in ("real", "fake") for f in sorted((frames / label).glob("*.jpg"))[::2]]
+    files = files[: 2 * FRAMES_PER_LABEL]
+    params = FacesParams(min_confidence=0.5)  # compare low-confidence faces too
+    reference, light = MtcnnDetector(params), MtcnnDetector(params, lite_mtcnn)
+    compared = 0
+    for path in files:
+        rgb = read_image(path)
+        want, got = reference.detect([rgb])[0], light.detect([rgb])[0]
+        assert len(got) == len(want), f"{path.name}: {len(got)} faces, TensorFlow {len(want)}"
+        for a, b in zip(want, got, strict=True):
+            assert iou(a, b) >= 0.9, f"{path.name}: {a.box} vs {b.box}"
+            assert b.confidence == pytest.approx(a.confidence, abs=1e-3)
+            for name, (x, y) in a.landmarks.items():
+                assert np.hypot(x - b.landmarks[name][0], y - b.landmarks[name][1]) <= 2.0
+            compared += 1
+    assert compared >= len(files)  # every DFD frame has its face
+
+
+def test_crop_and_resize_samples_like_tensorflow() -> None:
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    batch = rng.uniform(-1, 1, (2, 40, 60, 3)).astype(np.float32)
+    # [image, x1, y1, x2, y2]: inside, across the border, and a sliver
+    boxes = np.array(
+        [[0, 5.0, 4.0, 30.0, 33.0], [1, -8.0, -3.5, 70.0, 20.0], [0, 10.0, 10.0, 12.0, 11.0]]
+    )
+    got = crop_and_resize(batch, boxes, 24)
+    normalised = boxes[:, [2, 1, 4, 3]] / np.array([40, 60, 40, 60])
+    want = tf.image.crop_and_resize(batch, normalised, boxes[:, 0].astype(int), (24, 24))
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
+
+
+def test_nms_drops_a_box_under_any_better_one_per_image() -> None:
+    rows = np.array(
+        [
+            [0, 0, 0, 10, 10, 0.9],
+            [0, 1, 1, 11, 11, 0.8],  # overlaps the first: dropped
+            [0, 50, 50, 60, 60, 0.7],  # apart: kept
+            [1, 1, 1, 11, 11, 0.6],  # another image: kept
+        ]
+    )
+    kept = nms(rows, 0.5, "union")
+    assert sorted(map(tuple, kept[:, [0, 5]])) == [(0, 0.7), (0, 0.9), (1, 0.6)]
+
+
+@pytest.mark.slow
+def test_registered_model_on_litert_scores_like_keras(trained_project: Path) -> None:
+    """P(fake) within 1e-3 on the test split's crops, the same verdicts on whole frames."""
+    import pandas as pd
+
+    from deepfake_detector.config import load_params
+    from deepfake_detector.predict import load_detector
+    from deepfake_detector.tracking import tracking_uri
+
+    uri = tracking_uri(load_params(trained_project / "params.yaml"))
+    uri = (
+        uri
+        if uri.startswith("sqlite:////")
+        else uri.replace("sqlite:///", f"sqlite:///{trained_project}/", 1)
+    )
+    model = "models:/deepfake-detector@champion"
+    lite = load_detector(model, tracking_uri=uri)
+    keras_path = lite.keras_path
+    assert lite.runtime == "litert" and lite.lite_dir is not None
+    assert (lite.lite_dir.parent / "MLmodel").is_file() and lite.lite_dir.name == LITE_DIR
+    heavy = load_detector(model, runtime="tensorflow", tracking_uri=uri)
+    assert heavy.runtime == "tensorflow" and heavy.keras_path == keras_path
+    split = pd.read_csv(trained_project / "data/processed/split.csv")
+    test = split[split["split"] == "test"]
+    crops = [
+        read_image(Path(p) if Path(p).is_absolute() else trained_project / p) for p in test["path"]
+    ]
+    assert len(crops) >= 20
+    p_lite, p_keras = lite.scores(crops), heavy.scores(crops)
+    assert np.max(np.abs(p_lite - p_keras)) <= 1e-3
+    assert [lite.label(p) for p in p_lite] == [heavy.label(p) for p in p_keras]
+    frames = sorted((trained_project / "data/interim/frames").rglob("*.jpg"))[::10][:12]
+    for frame in frames:
+        a, b = heavy.predict_path(frame), lite.predict_path(frame)
+        assert a["verdict"] == b["verdict"], frame
+        assert len(a["faces"]) == len(b["faces"]), frame
+        if a["p_fake"] is not None:
+            assert abs(a["p_fake"] - b["p_fake"]) <= 1e-3
+
+
+@pytest.mark.slow
+def test_a_verdict_from_the_registry_never_imports_tensorflow(trained_project: Path) -> None:
+    image = next((trained_project / "data/interim/frames").rglob("*.jpg"))
+    guard = (
+        "import sys; sys.modules.update(tensorflow=None, keras=None, mlflow=None); "
+        "from deepfake_detector.cli import main; "
+        f"sys.argv = ['deepfake', 'predict', '--json', {str(image)!r}]; main()"
+    )
+    result = run([sys.executable, "-c", guard], trained_project, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.splitlines()[-1])
+    assert answer["verdict"] in ("real", "fake", "no_face")
+    assert answer["model"]["runtime"] == "litert"
+    assert answer["model"]["name"] == "deepfake-detector" and answer["model"]["version"]
