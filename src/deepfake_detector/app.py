@@ -25,8 +25,11 @@ COLOURS = {"fake": (220, 40, 40), "real": (40, 170, 60)}
 HEADLINE = ("video_auc", "frame_auc", "video_eer", "video_log_loss")
 
 
+MAX_SHOWN = 4096  # longest side of the annotated picture sent back to the browser
+
+
 def draw_faces(rgb: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray:
-    """The picture with a box and P(fake) per face (red fake, green real)."""
+    """The picture with a box and P(fake) per face (red fake, green real), at most MAX_SHOWN px."""
     out = rgb.copy()
     thickness = max(2, round(max(rgb.shape[:2]) / 400))
     for face in faces:
@@ -43,6 +46,10 @@ def draw_faces(rgb: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray:
             colour,
             thickness,
         )
+    scale = MAX_SHOWN / max(out.shape[:2])
+    if scale < 1:  # image formats for the browser have size limits (WebP: 16383 px a side)
+        size = (max(1, round(out.shape[1] * scale)), max(1, round(out.shape[0] * scale)))
+        out = cv2.resize(out, size, interpolation=cv2.INTER_AREA)
     return out
 
 
