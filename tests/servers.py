@@ -30,9 +30,11 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> No
     raise AssertionError(f"{url} did not answer in {timeout}s:\n{log.read_text()[-3000:]}")
 
 
-def serve(cmd: list[str], project: Path, log: Path) -> subprocess.Popen:
+def serve(
+    cmd: list[str], project: Path, log: Path, extra: dict[str, str] | None = None
+) -> subprocess.Popen:
     """Start a server in the trained project, with its tracking store."""
-    env = run_env(project) | {"MLFLOW_TRACKING_URI": "sqlite:///mlruns/mlflow.db"}
+    env = run_env(project) | {"MLFLOW_TRACKING_URI": "sqlite:///mlruns/mlflow.db"} | (extra or {})
     return start(cmd, project, env, log)
 
 
@@ -50,8 +52,13 @@ def running_app(project: Path, log: Path, *args: str) -> Iterator[tuple[str, sub
 
 
 @contextmanager
-def running_rest(project: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """The champion behind `mlflow models serve` (as `make serve-model`); yields its base URL."""
+def running_rest(
+    project: Path, log: Path, env_manager: str = "local", timeout_s: float = 180
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The champion behind `mlflow models serve` (as `make serve-model`); yields its base URL.
+
+    `env_manager`: local (this environment) or uv (an environment MLflow builds from the
+    model's own requirements, with the venv's `uv`; its environments live in the project)."""
     port = free_port()
     cmd = [
         str(BIN / "mlflow"),
@@ -60,7 +67,7 @@ def running_rest(project: Path, log: Path) -> Iterator[tuple[str, subprocess.Pop
         "-m",
         CHAMPION,
         "--env-manager",
-        "local",
+        env_manager,
         "-h",
         "127.0.0.1",
         "-p",
@@ -68,10 +75,10 @@ def running_rest(project: Path, log: Path) -> Iterator[tuple[str, subprocess.Pop
         "--workers",
         "1",
     ]
-    server = serve(cmd, project, log)
+    server = serve(cmd, project, log, {"MLFLOW_ENV_ROOT": str(project / ".mlflow-envs")})
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/ping", 180, server, log)
+        wait_http(f"{url}/ping", timeout_s, server, log)
         yield url, server
     finally:
         stop(server)

@@ -136,6 +136,24 @@ def test_mlflow_models_serve_answers_invocations(trained_project: Path, tmp_path
         assert inputs.status_code == 200 and len(inputs.json()["predictions"][0]["faces"]) == 2
 
 
+def test_mlflow_models_serve_in_an_environment_built_from_the_model(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    """`--env-manager uv`: MLflow builds a fresh environment from the registered version's own
+    requirements (LiteRT, no TensorFlow; the project's code rides in the model) and serves it."""
+    with running_rest(trained_project, tmp_path / "serve.log", "uv", timeout_s=900) as (url, _):
+        image = save_rgb(tmp_path / "two.jpg", two_faces()).read_bytes()
+        body = {"inputs": {"image": [base64.b64encode(image).decode()]}}
+        answer = requests.post(f"{url}/invocations", json=body, timeout=120)
+        assert answer.status_code == 200, answer.text[:2000]
+        result = answer.json()["predictions"][0]
+        assert len(result["faces"]) == 2 and result["model"]["runtime"] == "litert"
+    envs = list((trained_project / ".mlflow-envs").glob("mlflow-*/bin/python"))
+    assert envs, "MLflow built no environment"
+    probe = subprocess.run([str(envs[0]), "-c", "import tensorflow"], capture_output=True)
+    assert probe.returncode != 0, "the model's environment has TensorFlow"
+
+
 def test_tflite_export_agrees_with_keras(trained_project: Path) -> None:
     out = run(
         ["deepfake", "export", "--format", "tflite", "--quantize", "float16"], trained_project

@@ -8,6 +8,7 @@ three networks (image pyramid, box regression, non-maximum suppression, landmark
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ class LiteNetwork:
     """One .tflite graph: a NumPy array in, its outputs out, named by their last dimension.
 
     The graphs have one input whose batch (and, for PNet, height and width) may vary; the
-    interpreter is resized only when the input's shape changes.
+    interpreter is resized only when the input's shape changes. An interpreter runs one call at
+    a time (its tensors are shared state): calls from several threads (the app, REST) take turns.
     """
 
     def __init__(self, path: Path, names: dict[int, str], threads: int | None = None) -> None:
@@ -50,17 +52,19 @@ class LiteNetwork:
             for d in self._interpreter.get_output_details()
         }
         self._shape: tuple[int, ...] | None = None
+        self._lock = threading.Lock()
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Run the graph on one input array."""
+        """Run the graph on one input array; the outputs are copies, safe to keep."""
         it = self._interpreter
-        if x.shape != self._shape:
-            it.resize_tensor_input(self._input, x.shape, strict=False)
-            it.allocate_tensors()
-            self._shape = x.shape
-        it.set_tensor(self._input, np.ascontiguousarray(x, dtype=np.float32))
-        it.invoke()
-        return {name: it.get_tensor(index) for name, index in self._outputs.items()}
+        with self._lock:
+            if x.shape != self._shape:
+                it.resize_tensor_input(self._input, x.shape, strict=False)
+                it.allocate_tensors()
+                self._shape = x.shape
+            it.set_tensor(self._input, np.ascontiguousarray(x, dtype=np.float32))
+            it.invoke()
+            return {name: it.get_tensor(index) for name, index in self._outputs.items()}
 
 
 class LiteClassifier:

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -29,13 +30,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SELECTION_METRIC = "frame_auc"  # frame level: many items, an AUC that tells versions apart
+# What the registered model's pyfunc (REST) imports on the LiteRT runtime; the project's own
+# code rides along in the model (`code/`), so an environment MLflow builds from these answers.
+# The Keras flavour (`mlflow.keras.load_model`) needs the training stack: `pip install .[train]`.
 RUNTIME_PACKAGES = (
-    "tensorflow-cpu",
-    "keras",
+    "ai-edge-litert",
     "numpy",
     "opencv-python-headless",
-    "mtcnn",
-    "ai-edge-litert",
+    "pillow",
+    "pandas",
+    "pydantic",
+    "pyyaml",
 )
 
 
@@ -186,6 +191,9 @@ def log_training_run(
             keras_model=load_model(model_path),
             inference=inference,
             pip_requirements=pip_requirements(),
+            code_paths=[str(Path(__file__).parent)],
+            signature=signature(),
+            input_example=input_example(),
         )
     version = str(info.registered_model_version)
     return Logged(run.info.run_id, version, f"models:/{params.registry.model_name}/{version}")
@@ -234,6 +242,27 @@ def decide_and_tag(params: Params, version: str, score: float) -> dict[str, Any]
 
 FLAVOR = "deepfake_detector"
 KERAS_FILE = Path("data") / "model.keras"
+CODE_DIR = "code"  # the project's package, copied into the model
+
+
+def signature() -> Any:
+    """The pyfunc's input: a column `image` of base64-encoded image files."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    return ModelSignature(inputs=Schema([ColSpec("string", "image")]))
+
+
+def input_example() -> Any:
+    """One request row: a small grey JPEG, base64-encoded (answered `no_face`)."""
+    import base64
+
+    import cv2
+    import numpy as np
+    import pandas as pd
+
+    _, jpeg = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))
+    return pd.DataFrame({"image": [base64.b64encode(jpeg.tobytes()).decode()]})
 
 
 def save_model(
@@ -243,6 +272,9 @@ def save_model(
     keras_model: Any,
     inference: dict[str, Any],
     pip_requirements: list[str] | None = None,
+    code_paths: list[str] | None = None,
+    signature: Any = None,
+    input_example: Any = None,
 ) -> None:
     """Write the model directory: Keras flavour, inference settings, and this module as loader."""
     import mlflow.keras
@@ -255,8 +287,24 @@ def save_model(
 
     mlflow_model = mlflow_model if mlflow_model is not None else Model()
     mlflow.keras.save_model(
-        keras_model, path, mlflow_model=mlflow_model, pip_requirements=pip_requirements
+        keras_model,
+        path,
+        mlflow_model=mlflow_model,
+        pip_requirements=pip_requirements,
     )
+    # The Keras flavour takes tensor signatures only; the pyfunc's is a column of strings.
+    if signature is not None:
+        mlflow_model.signature = signature
+    if input_example is not None:
+        from mlflow.models.utils import _save_example
+
+        _save_example(mlflow_model, input_example, path)
+    for code in code_paths or []:  # MLflow's pyfunc puts `code/` on sys.path before loading
+        shutil.copytree(
+            code,
+            Path(path) / CODE_DIR / Path(code).name,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
     (Path(path) / INFERENCE_FILE).write_text(json.dumps(inference, indent=2))
     # The light runtime's files: verdicts from this version need LiteRT, not TensorFlow.
     write_lite_files(
@@ -269,6 +317,8 @@ def save_model(
         FLAVOR, inference=INFERENCE_FILE, keras_model=str(KERAS_FILE), package_version=__version__
     )
     mlflow_model.flavors["python_function"]["loader_module"] = __name__
+    if code_paths:
+        mlflow_model.flavors["python_function"]["code"] = CODE_DIR
     mlflow_model.save(str(Path(path) / "MLmodel"))
 
 
