@@ -12,9 +12,10 @@ to exit with its peak RSS (`peak_rss.py`):
   the light runtime against those of `--runtime tensorflow` on the same 40 frames;
 - warm latency per 1080p frame in one process (`Detector.predict_path`), light against
   TensorFlow;
-- the install: `pip install .` (the core set, no extras) into a fresh virtual environment,
-  its size on disk against this checkout's full `.venv` (`[train,dev]`), whether TensorFlow is
-  importable there, and the cold one-image `deepfake predict` from that environment.
+- the install: `pip install .` (the core set, no extras: predict, app and `deepfake rest`) into a
+  fresh virtual environment, its size on disk against this checkout's full `.venv`
+  (`[train,dev]`), whether TensorFlow or MLflow is importable there, and the cold one-image
+  `deepfake predict` from that environment.
 """
 
 from __future__ import annotations
@@ -144,9 +145,9 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
 
     venv = serving_venv(ctx)
     serve_bytes, full_bytes = site_packages_bytes(venv), site_packages_bytes(BIN.parent)
-    has_tf = (
-        subprocess.run([str(venv / "bin" / "python"), "-c", "import tensorflow"]).returncode == 0
-    )
+    python = str(venv / "bin" / "python")
+    has_tf = subprocess.run([python, "-c", "import tensorflow"]).returncode == 0
+    has_mlflow = subprocess.run([python, "-c", "import mlflow"]).returncode == 0
     env = {**projects.child_env(project), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     serve_s, serve_rss, _ = repeated(
         [str(venv / "bin" / "deepfake"), "predict", "--json", one], project, repeats, env
@@ -223,7 +224,7 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
     notes = [
         f"Medians of {repeats} runs after one warm-up run each; the champion is a demo-set "
         f"model ({full.seconds:.0f} s for its `dvc repro`), MobileNetV2 as params.yaml has it.",
-        f"Serving install peak RSS for one image: {fmt(serve_rss / mb, 'MiB')}; TensorFlow "
-        f"importable there: {'yes' if has_tf else 'no'}.",
+        f"Serving install peak RSS for one image: {fmt(serve_rss / mb, 'MiB')}; importable "
+        f"there: TensorFlow {'yes' if has_tf else 'no'}, MLflow {'yes' if has_mlflow else 'no'}.",
     ]
     return rows, notes

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import pytest
 import requests
-from conftest import REPO, run, shared_path
+from conftest import REPO, run, run_env, shared_path
 from media import no_face, one_face, save_rgb, two_faces
 from servers import running_app, running_rest
 
@@ -152,6 +152,51 @@ def test_mlflow_models_serve_in_an_environment_built_from_the_model(
     assert envs, "MLflow built no environment"
     probe = subprocess.run([str(envs[0]), "-c", "import tensorflow"], capture_output=True)
     assert probe.returncode != 0, "the model's environment has TensorFlow"
+
+
+def test_deepfake_rest_answers_mlflow_requests_without_mlflow(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    """`deepfake rest`: the light install's REST endpoint, MLflow's request and answer format."""
+    from processes import free_port, start, stop
+    from servers import wait_http
+
+    port = free_port()
+    guard = (
+        "import sys; sys.modules.update(tensorflow=None, keras=None, mlflow=None); "
+        "from deepfake_detector.cli import main; "
+        f"sys.argv = ['deepfake', 'rest', '--port', '{port}']; main()"
+    )
+    log = tmp_path / "rest.log"
+    server = start([sys.executable, "-c", guard], trained_project, run_env(trained_project), log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/ping", 120, server, log)
+        encoded = base64.b64encode(
+            save_rgb(tmp_path / "two.jpg", two_faces()).read_bytes()
+        ).decode()
+        split = {
+            "dataframe_split": {"columns": ["image"], "data": [[encoded], ["bm90IGFuIGltYWdl"]]}
+        }
+        first, second = requests.post(f"{url}/invocations", json=split, timeout=120).json()[
+            "predictions"
+        ]
+        assert len(first["faces"]) == 2 and first["model"]["runtime"] == "litert"
+        assert first["model"]["name"] == "deepfake-detector" and first["model"]["version"]
+        assert second["verdict"] == "error" and second["error"]
+        inputs = requests.post(
+            f"{url}/invocations", json={"inputs": {"image": [encoded]}}, timeout=120
+        )
+        assert inputs.status_code == 200 and len(inputs.json()["predictions"][0]["faces"]) == 2
+        bad = requests.post(
+            f"{url}/invocations",
+            data=b"{not json",
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+        assert bad.status_code == 400 and "Traceback" not in bad.text
+    finally:
+        stop(server)
 
 
 def test_tflite_export_agrees_with_keras(trained_project: Path) -> None:

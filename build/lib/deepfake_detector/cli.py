@@ -1,0 +1,418 @@
+"""`deepfake`: one sub-command per pipeline stage (the commands `dvc.yaml` runs), and more."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deepfake_detector.config import DEFAULT_PARAMS, ParamsError, load_params
+from deepfake_detector.errors import UserError
+from deepfake_detector.runtime import prepare_environment, setup_logging
+from deepfake_detector.stages import STAGES, stage
+
+app = typer.Typer(
+    help="Deepfake detection pipeline: labelled videos -> registered detector -> verdicts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("deepfake_detector")
+
+ParamsOption = Annotated[
+    Path, typer.Option("--params", "-p", help="params.yaml to read (paths are relative to cwd).")
+]
+
+
+@contextmanager
+def _guarded(what: str, lock: bool = True) -> Iterator[None]:
+    """Hold the checkout's pipeline lock (when writing) and print user errors without traceback."""
+    from deepfake_detector.runlock import exclusive_run
+
+    try:
+        with exclusive_run(Path("."), what) if lock else nullcontext():
+            yield
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _run_stage(name: str, params_path: Path) -> None:
+    prepare_environment()
+    setup_logging()
+    with _guarded(name):
+        report = stage(name)(load_params(params_path), Path("."))
+    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+
+
+def _add_stage_command(name: str) -> None:
+    module = STAGES[name]
+
+    def command(params: ParamsOption = DEFAULT_PARAMS) -> None:
+        _run_stage(name, params)
+
+    command.__doc__ = f"Run the `{name}` stage ({module})."
+    app.command(name=name)(command)
+
+
+for _name in STAGES:
+    _add_stage_command(_name)
+
+
+@app.command()
+def pipeline(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Run every stage in order in this process (without DVC's caching; `dvc repro` has it)."""
+    with _guarded("pipeline"):
+        for name in STAGES:
+            _run_stage(name, params)
+
+
+@app.command()
+def flow(
+    params: ParamsOption = DEFAULT_PARAMS,
+    until: Annotated[
+        str, typer.Option(help="Stop after this stage (e.g. crop_faces: data preparation).")
+    ] = "register_model",
+) -> None:
+    """Run the Prefect flow once (same stages, as Prefect tasks, cached across runs).
+
+    `flow.task_runner` in params chooses where the tasks run: threads here, or a Dask cluster.
+    """
+    prepare_environment()
+    setup_logging()
+    if until not in STAGES:
+        typer.echo(
+            f"error: --until: unknown stage {until!r}; stages are {', '.join(STAGES)}", err=True
+        )
+        raise typer.Exit(2)
+    from flows.pipeline import deepfake_pipeline
+
+    with _guarded("flow"):
+        deepfake_pipeline(params_path=str(params), until=until)
+
+
+@app.command()
+def serve(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Serve the scheduled Prefect deployment (cron from params) until stopped."""
+    prepare_environment()
+    setup_logging()
+    from flows.pipeline import serve_deployment
+
+    serve_deployment(str(params))
+
+
+DEFAULT_MODEL = "models:/deepfake-detector@champion"
+RuntimeOption = Annotated[
+    str,
+    typer.Option(
+        help="auto (LiteRT when the model has its .tflite files, else TensorFlow), litert or "
+        "tensorflow.",
+    ),
+]
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Registry URI (models:/NAME@ALIAS, models:/NAME/VERSION) or a local model.keras.",
+    ),
+]
+
+
+def _detector(  # type: ignore[no-untyped-def]
+    model: str, config: Path | None, params_path: Path, runtime: str = "auto"
+):
+    """Load the model quietly; registry URIs use the tracking URI from params or the env."""
+    from deepfake_detector.predict import load_detector
+    from deepfake_detector.tracking import tracking_uri
+
+    if runtime not in ("auto", "litert", "tensorflow"):
+        raise UserError(f"--runtime must be auto, litert or tensorflow, not {runtime!r}")
+    registry = model.startswith(("models:/", "runs:/"))
+    uri = tracking_uri(load_params(params_path)) if registry else None
+    try:
+        return load_detector(model, config, runtime, uri)  # type: ignore[arg-type]
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _inputs(paths: list[Path]) -> list[Path]:
+    """Files as given; folders expanded recursively to the images and videos inside.
+
+    Links are not followed into folders (no loop can trap the walk); a link with a media name
+    that leads nowhere (dangling, or a loop) is kept, so that it gets its own error.
+    """
+    from deepfake_detector.images import IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES, VIDEO_SUFFIXES
+
+    media = IMAGE_SUFFIXES | VIDEO_SUFFIXES | UNSUPPORTED_SUFFIXES
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in media
+                and (p.is_file() or (p.is_symlink() and not p.exists()))
+            )
+        else:
+            out.append(path)
+    return out
+
+
+@app.command()
+def predict(
+    paths: Annotated[list[Path], typer.Argument(help="Images, videos or folders (recursive).")],
+    model: ModelOption = DEFAULT_MODEL,
+    config: Annotated[
+        Path | None, typer.Option(help="inference.json for a local model (default: beside it).")
+    ] = None,
+    frames: Annotated[
+        int | None, typer.Option(help="Frames to sample per video (default: as in training).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")] = False,
+    runtime: RuntimeOption = "auto",
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Real or fake? A verdict per image or video, with per-face evidence."""
+    from tqdm import tqdm
+
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    with _guarded("predict", lock=False):
+        detector = _detector(model, config, params, runtime)
+    files = _inputs(paths)
+    failed = 0
+    results = []
+    for path in tqdm(files, desc="predict", unit="file", disable=None, file=sys.stderr):
+        result = detector.predict_path(path, frames)
+        failed += result["verdict"] == "error"
+        if as_json:
+            typer.echo(json.dumps(result, default=float))
+        else:
+            results.append(result)
+    if not as_json:
+        _print_table(results, detector.ref.label())
+        info = detector.model_info()
+        typer.echo(f"{detector.ref.label()} {info['trained_on']}.")
+        if info["demo"]:
+            typer.echo(
+                "This is the demo model (synthetic identities): its verdicts say nothing "
+                "about real deepfakes."
+            )
+    if failed or not files:
+        raise typer.Exit(1)
+
+
+def _print_table(results: list[dict], model_label: str) -> None:
+    """A readable table: one row per input."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Verdicts by {model_label}")
+    table.add_column("path", overflow="fold")
+    for column in ("verdict", "P(fake)", "faces", "note"):
+        table.add_column(column)
+    for r in results:
+        p = "" if r["p_fake"] is None else f"{r['p_fake']:.3f}"
+        note = r.get("error", "")
+        if r.get("kind") == "video" and "tracks" in r:
+            note = f"{len(r['tracks'])} track(s), {r['frames_sampled']} frames"
+        table.add_row(r["path"], r["verdict"], p, str(len(r["faces"])), note)
+    Console().print(table)
+
+
+@app.command(name="app")
+def serve_app(
+    model: ModelOption = DEFAULT_MODEL,
+    config: Annotated[Path | None, typer.Option(help="inference.json for a local model.")] = None,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the app.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: the first free one from 7860).")] = 7860,
+    max_file_size: Annotated[str, typer.Option(help="Largest upload accepted.")] = "50mb",
+    concurrency: Annotated[int, typer.Option(help="Analyses running at once.")] = 2,
+    queue_size: Annotated[int, typer.Option(help="Requests waiting at most.")] = 64,
+    runtime: RuntimeOption = "auto",
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """The web app: upload a picture or a clip, get a verdict with per-face evidence."""
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    from deepfake_detector.app import build_app, demo_examples
+
+    with _guarded("app", lock=False):
+        detector = _detector(model, config, params, runtime)
+    settings = load_params(params)
+    images, videos = demo_examples(settings.paths.frames_dir, settings.paths.demo_dir)
+    demo = build_app(detector, images, videos)
+    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
+    demo.launch(
+        server_name=host,
+        server_port=port or None,
+        max_file_size=max_file_size,
+        show_error=False,
+        footer_links=["api"],
+    )
+
+
+@app.command(name="make_manifest")
+def make_manifest_command(
+    dataset: Annotated[str, typer.Argument(help="dfd, dfdc, ffpp, celebdf or folder.")],
+    root: Annotated[
+        Path, typer.Argument(help="The dataset's folder, as its download lays it out.")
+    ],
+    out: Annotated[Path, typer.Option(help="Manifest to write.")] = Path(
+        "data/manifests/dataset.csv"
+    ),
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Reader option KEY=VALUE, e.g. compression=c40 or methods=Deepfakes,FaceSwap."
+        ),
+    ] = None,
+) -> None:
+    """Turn a public dataset's own layout into a manifest (labels, leakage-free groups, splits)."""
+    prepare_environment()
+    setup_logging()
+    from deepfake_detector.datasets import DatasetError, make_manifest
+
+    options: dict[str, object] = {}
+    for item in option or []:
+        key, _, value = item.partition("=")
+        # Readers take typed options; the command line gives strings.
+        if key == "methods":
+            options[key] = value.split(",")
+        elif value in ("true", "false"):
+            options[key] = value == "true"
+        else:
+            options[key] = value
+    try:
+        report = make_manifest(dataset, root, out, **options)
+    except DatasetError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-S", help="Override a parameter, e.g. -S train.epochs=2 (repeatable)."),
+]
+
+
+def _study_params(params_path: Path, overrides: list[str] | None):  # type: ignore[no-untyped-def]
+    from deepfake_detector.config import with_overrides
+
+    try:
+        return with_overrides(load_params(params_path), overrides or [])
+    except ParamsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _command_line() -> str:
+    """How this run was asked for, for the report (`deepfake ...`)."""
+    return " ".join(["deepfake", *sys.argv[1:]])
+
+
+@app.command(name="import_faces")
+def import_faces_command(
+    params: ParamsOption = DEFAULT_PARAMS, overrides: SetOption = None
+) -> None:
+    """Index a folder of face images (real/, fake/) into a faces table: a start without videos."""
+    prepare_environment()
+    setup_logging()
+    from deepfake_detector.face_images import import_faces
+
+    settings = _study_params(params, overrides)
+    with _guarded("import_faces"):
+        report = import_faces(settings, Path("."))
+    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+
+
+def _study(name: str, params: Path, overrides: list[str] | None) -> None:
+    prepare_environment()
+    setup_logging()
+    from deepfake_detector import studies
+
+    settings = _study_params(params, overrides)
+    with _guarded(name):
+        report = getattr(studies, name)(settings, Path("."), command=_command_line())
+    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+
+
+@app.command(name="leave_one_group_out")
+def leave_one_group_out_command(
+    params: ParamsOption = DEFAULT_PARAMS, overrides: SetOption = None
+) -> None:
+    """Study: hold out each group (e.g. actor) in turn; report to studies/reports and MLflow."""
+    _study("leave_one_group_out", params, overrides)
+
+
+@app.command(name="cross_dataset")
+def cross_dataset_command(
+    params: ParamsOption = DEFAULT_PARAMS, overrides: SetOption = None
+) -> None:
+    """Study: train on one set, test on sets never seen; report to studies/reports and MLflow."""
+    _study("cross_dataset", params, overrides)
+
+
+@app.command(name="study_results")
+def study_results_command(
+    out: Annotated[Path, typer.Option(help="Markdown table to write.")] = Path(
+        "studies/RESULTS.md"
+    ),
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Every study run in MLflow (failed ones too), one row per configuration, as Markdown."""
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    from deepfake_detector.study_results import write_results
+
+    rows = write_results(load_params(params), out)
+    typer.echo(f"{out}: {rows} run(s)")
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="Only tflite for now.")] = "tflite",
+    quantize: Annotated[
+        str, typer.Option(help="none (float32), float16 weights, or int8 (float in and out).")
+    ] = "none",
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Registry URI or local model.keras.")
+    ] = "models/detector/model.keras",
+    out: Annotated[Path, typer.Option(help="Folder for the exported model and its report.")] = Path(
+        "models/export"
+    ),
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Export for devices (TFLite) and report agreement with the Keras model on the test split."""
+    if fmt != "tflite":
+        typer.echo(f"error: unsupported format {fmt!r}; supported: tflite", err=True)
+        raise typer.Exit(2)
+    if quantize not in ("none", "float16", "int8"):
+        typer.echo(f"error: --quantize must be none, float16 or int8, not {quantize!r}", err=True)
+        raise typer.Exit(2)
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    from deepfake_detector.export import export_tflite
+
+    settings = load_params(params)
+    report = export_tflite(settings, model, out, quantize)  # type: ignore[arg-type]
+    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
