@@ -261,6 +261,29 @@ def serve_app(
     )
 
 
+@app.command(name="rest")
+def serve_rest(
+    model: ModelOption = DEFAULT_MODEL,
+    config: Annotated[Path | None, typer.Option(help="inference.json for a local model.")] = None,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the endpoint.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 5001,
+    runtime: RuntimeOption = "auto",
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """REST in MLflow's scoring protocol (POST /invocations, GET /ping), without MLflow."""
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    import uvicorn
+
+    from deepfake_detector.rest import build_api
+
+    with _guarded("rest", lock=False):
+        detector = _detector(model, config, params, runtime)
+    uvicorn.run(build_api(detector), host=host, port=port, workers=1, log_level="warning")
+
+
 @app.command(name="make_manifest")
 def make_manifest_command(
     dataset: Annotated[str, typer.Argument(help="dfd, dfdc, ffpp, celebdf or folder.")],

@@ -42,7 +42,13 @@ def resolve(uri: str, tracking_uri: str | None = None) -> tuple[Path, ModelRef]:
     found = resolve_from_sqlite(uri, tracking_uri) if tracking_uri else None
     if found is not None:
         return found
-    import mlflow
+    try:
+        import mlflow
+    except ImportError as exc:  # the light install reads SQLite stores and model folders only
+        raise UserError(
+            f"{uri}: this tracking store ({tracking_uri or 'MLflow default'}) is read through "
+            "MLflow, which this install lacks: pip install 'deepfake-detector[registry]'"
+        ) from exc
 
     from deepfake_detector.tracking import fetch_registered_model
 
