@@ -24,6 +24,7 @@ from deepfake_detector.calibration import Calibration
 from deepfake_detector.config import FacesParams, FramesParams
 from deepfake_detector.face_detection import DETECT_BATCH, Detection, MtcnnDetector, crop_face
 from deepfake_detector.images import InputError, is_video, read_image
+from deepfake_detector.model_ref import ModelRef
 from deepfake_detector.tracks import link_tracks, video_score
 from deepfake_detector.video_reader import VideoReadError, sample_frames
 
@@ -81,29 +82,6 @@ class InferenceConfig:
     def read(cls, path: Path) -> InferenceConfig:
         """Load from a JSON file."""
         return cls.from_dict(json.loads(path.read_text()))
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """Which model answered: registry name and version when it came from the registry."""
-
-    source: str
-    name: str | None = None
-    version: str | None = None
-    run_id: str | None = None
-
-    def to_dict(self) -> dict[str, str | None]:
-        """JSON-ready view."""
-        return {
-            "source": self.source,
-            "name": self.name,
-            "version": self.version,
-            "run_id": self.run_id,
-        }
-
-    def label(self) -> str:
-        """Short human label, e.g. `deepfake-detector v3`."""
-        return f"{self.name} v{self.version}" if self.version else self.source
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from deepfake_detector.errors import UserError
-from deepfake_detector.predict import ModelRef
+from deepfake_detector.model_ref import ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ SQLITE = "sqlite:///"
 
 class ModelNotFoundError(UserError, LookupError):
     """The registry has no model under that name, alias or version."""
+
 
 BY_ALIAS = (
     "SELECT v.name, v.version, v.run_id, v.storage_location FROM registered_model_aliases a "

@@ -432,7 +432,7 @@ def _images_of(model_input: Any) -> list[str]:
                 "expected a column named 'image' holding base64-encoded images; got "
                 + ", ".join(map(str, model_input.columns))
             )
-        return [str(v) for v in model_input["image"]]
+        return _flat(model_input["image"])
     if isinstance(model_input, dict):
         value = model_input.get("image", model_input.get("images"))
         if value is None:
@@ -441,6 +441,16 @@ def _images_of(model_input: Any) -> list[str]:
     if isinstance(model_input, str):
         return [model_input]
     return [str(v) for v in model_input]
+
+
+def _flat(cells: Any) -> list[str]:
+    """Strings of a column; a cell holding a list (MLflow makes `{"image": [...]}` one row of a
+    list when it enforces the signature) gives its items."""
+    out: list[str] = []
+    for cell in cells:
+        is_list = isinstance(cell, list | tuple) or getattr(cell, "ndim", 0) == 1
+        out += [str(v) for v in cell] if is_list else [str(cell)]
+    return out
 
 
 def _load_pyfunc(path: str) -> PyfuncDetector:
