@@ -158,14 +158,7 @@ class Analyser:
         return verdict_markdown(result), tracks, line, result
 
     def _error(self, file: Path, message: str) -> dict[str, Any]:
-        return {
-            "file": file.name,
-            "verdict": "error",
-            "p_fake": None,
-            "faces": [],
-            "error": message,
-            "model": self.detector.model_info(),
-        }
+        return {"file": file.name, **self.detector.error_result(file, message)}
 
 
 def header_markdown(detector: Detector) -> str:

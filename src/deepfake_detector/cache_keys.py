@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from deepfake_detector.manifest import ManifestRow
 
 STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "make_demo_videos": ("demo_data",),
+    "make_demo_videos": ("demo_data", "face_detection"),
     "download_videos": ("download", "manifest"),
     "split_dataset": ("split", "face_sets"),
     "train_model": ("train", "model", "input_pipeline", "synthetic"),

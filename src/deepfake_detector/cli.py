@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
@@ -129,11 +129,11 @@ def _detector(  # type: ignore[no-untyped-def]
     model: str, config: Path | None, params_path: Path, runtime: str = "auto"
 ):
     """Load the model quietly; registry URIs use the tracking URI from params or the env."""
-    from deepfake_detector.predict import load_detector
+    from deepfake_detector.predict import Runtime, load_detector
     from deepfake_detector.tracking import tracking_uri
 
-    if runtime not in ("auto", "litert", "tensorflow"):
-        raise UserError(f"--runtime must be auto, litert or tensorflow, not {runtime!r}")
+    if runtime not in get_args(Runtime):
+        raise UserError(f"--runtime must be one of {', '.join(get_args(Runtime))}, not {runtime!r}")
     registry = model.startswith(("models:/", "runs:/"))
     uri = tracking_uri(load_params(params_path)) if registry else None
     try:

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from deepfake_detector import cache_keys
 from deepfake_detector.atomic import atomic_path, write_text
 from deepfake_detector.config import DemoParams, Params
+from deepfake_detector.face_detection import KEYPOINTS
 from deepfake_detector.keys import file_sha256
 from deepfake_detector.reports import StageReport
 
@@ -35,7 +36,6 @@ MANIFEST_NAME = "manifest.csv"
 MANIFEST_COLUMNS = ("uri", "label", "group", "sha256", "split")
 VIDEOS_DIR = "videos"
 FOURCC = "mp4v"
-KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 # Face box height as a fraction of the frame height: large enough for MTCNN, small enough
 # to stay in view while the camera pans, zooms and rotates.

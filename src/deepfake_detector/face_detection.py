@@ -20,6 +20,7 @@ from deepfake_detector.config import FacesParams
 
 DETECT_BATCH = 8
 MTCNN_MIN_FACE = 20
+KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")  # MTCNN's landmarks
 MAX_DETECT_SIDE = 1920  # longest side MTCNN scans; larger images are shrunk (bounded latency)
 
 

@@ -15,7 +15,7 @@ IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "MPO", "TIFF", "GIF", "AVIF"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif"}
 # Read by name so that a folder's such files get their own clear "unsupported" answer.
 UNSUPPORTED_SUFFIXES = {".heic", ".heif"}
-# ISO-BMFF brands of HEIF images (HEIC photos from phones): no decoder for them here.
+# ISO-BMFF brands of HEIF images (HEIC photos from phones): named when no decoder reads them.
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 MAX_PIXELS = (
@@ -44,11 +44,6 @@ def read_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray
         raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
     if not data:
         raise InputError(f"{name}: empty file")
-    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
-        raise InputError(
-            f"{name}: unsupported image format HEIC/HEIF (no decoder here); "
-            "convert it to JPEG or PNG"
-        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -70,6 +65,11 @@ def read_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray
             f"decompression bomb ({exc})"
         ) from exc
     except UnidentifiedImageError as exc:
+        if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:  # AVIF decodes; HEIC does not
+            raise InputError(
+                f"{name}: unsupported image format HEIC/HEIF (no decoder here); "
+                "convert it to JPEG or PNG"
+            ) from exc
         raise InputError(f"{name}: not a readable image ({exc.__class__.__name__})") from exc
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise InputError(f"{name}: corrupt image data ({exc})") from exc

@@ -15,6 +15,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from deepfake_detector.face_detection import KEYPOINTS
+
 LITE_DIR = "lite"  # folder of the .tflite files beside a model
 CLASSIFIER = "classifier.tflite"  # RGB crops (any size) in, P(fake) out: resize and TTA inside
 NETWORKS = {"pnet": "pnet.tflite", "rnet": "rnet.tflite", "onet": "onet.tflite"}
@@ -25,7 +27,6 @@ MIN_FACE, MIN_SIZE, SCALE_FACTOR = 20, 12, 0.709
 THRESHOLDS = (0.6, 0.7, 0.8)
 NMS_PNET_SCALE, NMS_PNET, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 MTCNN_OUTPUTS = {4: "bbox_reg", 2: "bbox_class", 10: "landmarks"}  # by last dimension
-KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 
 def has_lite_files(folder: Path) -> bool:
@@ -104,7 +105,7 @@ class LiteMtcnn:
         for scale in scale_pyramid(width, height):
             size = (int(width * scale), int(height * scale))  # truncated, as tf.image.resize
             scaled = np.stack([cv2.resize(im, size, interpolation=cv2.INTER_AREA) for im in batch])
-            out = self.pnet(scaled.reshape(len(batch), size[1], size[0], 3))
+            out = self.pnet(scaled)
             boxes = _grid_boxes(out["bbox_reg"], out["bbox_class"], THRESHOLDS[0])
             boxes[:, 1:5] /= scale
             found.append(nms(boxes, NMS_PNET_SCALE, "union", initial_sort=False))

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INFERENCE_FILE = "inference.json"
+REGISTERED_KERAS_FILE = Path("data") / "model.keras"  # inside a registered model's folder
 BATCH = 32
 
 
@@ -344,21 +345,32 @@ def load_detector(
         from deepfake_detector.registry_lookup import resolve
 
         folder, ref = resolve(text, tracking_uri)
-        keras_path, config, lite = folder / "data" / "model.keras", folder / INFERENCE_FILE, folder
-    else:
-        keras_path = Path(source)
-        if keras_path.is_dir():
-            keras_path = keras_path / "model.keras"
-        candidates = [config_path] if config_path else [keras_path.parent / INFERENCE_FILE]
-        found = next((c for c in candidates if c is not None and c.is_file()), None)
-        if found is None:
-            if not keras_path.is_file():
-                raise FileNotFoundError(f"no model at {keras_path}")
-            raise FileNotFoundError(f"no {INFERENCE_FILE} for {keras_path}: give it (--config)")
-        config, ref, lite = found, ModelRef(source=str(keras_path)), keras_path.parent
+        return detector_of_model_dir(folder, ref, runtime)
+    keras_path = Path(source)
+    if keras_path.is_dir():
+        keras_path = keras_path / "model.keras"
+    candidates = [config_path] if config_path else [keras_path.parent / INFERENCE_FILE]
+    found = next((c for c in candidates if c is not None and c.is_file()), None)
+    if found is None:
+        if not keras_path.is_file():
+            raise FileNotFoundError(f"no model at {keras_path}")
+        raise FileNotFoundError(f"no {INFERENCE_FILE} for {keras_path}: give it (--config)")
+    ref = ModelRef(source=str(keras_path))
+    return _detector(keras_path, found, keras_path.parent, ref, runtime)
+
+
+def detector_of_model_dir(folder: Path, ref: ModelRef, runtime: Runtime = "auto") -> Detector:
+    """The detector of a registered model's folder (MLmodel, data/model.keras, lite/, ...)."""
+    return _detector(folder / REGISTERED_KERAS_FILE, folder / INFERENCE_FILE, folder, ref, runtime)
+
+
+def _detector(
+    keras_path: Path, config: Path, beside: Path, ref: ModelRef, runtime: Runtime
+) -> Detector:
+    """LiteRT when `beside/lite` has the files (unless TensorFlow is asked for), else Keras."""
     from deepfake_detector.lite_runtime import LITE_DIR, has_lite_files
 
-    lite = lite / LITE_DIR
+    lite = beside / LITE_DIR
     settings = InferenceConfig.read(config)
     if runtime != "tensorflow" and has_lite_files(lite):
         return Detector(None, settings, ref, lite_dir=lite, keras_path=keras_path)

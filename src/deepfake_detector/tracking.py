@@ -241,7 +241,6 @@ def decide_and_tag(params: Params, version: str, score: float) -> dict[str, Any]
 
 
 FLAVOR = "deepfake_detector"
-KERAS_FILE = Path("data") / "model.keras"
 CODE_DIR = "code"  # the project's package, copied into the model
 
 
@@ -283,7 +282,7 @@ def save_model(
     from deepfake_detector import __version__
     from deepfake_detector.lite_export import write_lite_files
     from deepfake_detector.lite_runtime import LITE_DIR
-    from deepfake_detector.predict import INFERENCE_FILE
+    from deepfake_detector.predict import INFERENCE_FILE, REGISTERED_KERAS_FILE
 
     mlflow_model = mlflow_model if mlflow_model is not None else Model()
     mlflow.keras.save_model(
@@ -314,7 +313,10 @@ def save_model(
         Path(path) / LITE_DIR,
     )
     mlflow_model.add_flavor(
-        FLAVOR, inference=INFERENCE_FILE, keras_model=str(KERAS_FILE), package_version=__version__
+        FLAVOR,
+        inference=INFERENCE_FILE,
+        keras_model=str(REGISTERED_KERAS_FILE),
+        package_version=__version__,
     )
     mlflow_model.flavors["python_function"]["loader_module"] = __name__
     if code_paths:
@@ -339,21 +341,6 @@ def _registry_ref(source: str, run_id: str | None) -> ModelRef:
             v = max(versions, key=lambda v: int(v.version))
             return ModelRef(source, v.name, str(v.version), run_id)
     return ModelRef(source, run_id=run_id)
-
-
-def _load_detector(folder: Path, ref: ModelRef) -> Detector:
-    """The detector of a model folder: on LiteRT when it carries the files, else TensorFlow."""
-    from deepfake_detector.lite_runtime import LITE_DIR, has_lite_files
-    from deepfake_detector.predict import INFERENCE_FILE, Detector, InferenceConfig
-
-    config = InferenceConfig.read(folder / INFERENCE_FILE)
-    if has_lite_files(folder / LITE_DIR):
-        return Detector(
-            None, config, ref, lite_dir=folder / LITE_DIR, keras_path=folder / KERAS_FILE
-        )
-    from deepfake_detector.model import load_model
-
-    return Detector(load_model(folder / KERAS_FILE), config, ref, keras_path=folder / KERAS_FILE)
 
 
 def fetch_registered_model(uri: str) -> tuple[Path, ModelRef]:
@@ -459,7 +446,9 @@ def _load_pyfunc(path: str) -> PyfuncDetector:
 
     folder = Path(path)
     run_id = Model.load(str(folder / "MLmodel")).run_id
-    return PyfuncDetector(_load_detector(folder, _registry_ref(str(folder), run_id)))
+    from deepfake_detector.predict import detector_of_model_dir
+
+    return PyfuncDetector(detector_of_model_dir(folder, _registry_ref(str(folder), run_id)))
 
 
 STUDY_SECTIONS = ("face_images", "faces", "split", "train", "evaluate")
