@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GRADIO_ANALYTICS_ENABLED := False
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast lint audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser postgres
+.PHONY: help setup demo test test-fast lint typecheck audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser postgres
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -28,14 +28,19 @@ demo: setup  ## set up, then run the whole pipeline on the embedded demo set (dv
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
-test: setup  ## set up, then run the whole test suite (two pytest-xdist workers)
-	$(BIN)/pytest -n 2 --dist loadgroup
+test: setup  ## set up, then run the whole test suite (two pytest-xdist workers) and print coverage
+	rm -rf .coverage
+	$(BIN)/pytest -n 2 --dist loadgroup --cov --cov-report=term
 
 test-fast: setup  ## the tests that take seconds (no full pipeline runs)
 	$(BIN)/pytest -m "not slow"
 
-lint: setup  ## ruff
+lint: setup  ## ruff: lint and formatting
 	$(BIN)/ruff check src flows tasks tests bench
+	$(BIN)/ruff format --check src flows tasks tests bench
+
+typecheck: setup  ## mypy over src/, tasks/ and flows/ (settings in pyproject.toml)
+	$(BIN)/mypy
 
 audit: setup  ## pip-audit of the installed, pinned packages; fails if one cannot be checked
 	$(BIN)/pip freeze --exclude-editable > $(VENV)/audit-requirements.txt

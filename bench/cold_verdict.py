@@ -104,9 +104,9 @@ def serving_venv(ctx: Context) -> Path:
 
 def warm_latency(project: Path, frames: list[Path], runtime: str) -> float:
     """Median seconds per frame of `predict_path` in this process, after one warm-up frame."""
-    from deepfake_detector.config import load_params
-    from deepfake_detector.predict import load_detector
-    from deepfake_detector.tracking import tracking_uri
+    from deepfake_detector.core.config import load_params
+    from deepfake_detector.core.tracking import tracking_uri
+    from deepfake_detector.inference.predict import load_detector
 
     cwd = Path.cwd()
     os.chdir(project)

@@ -23,7 +23,7 @@ from bench.results import Row, fmt, times
 from bench.timing import stopwatch
 
 if TYPE_CHECKING:
-    from deepfake_detector.face_detection import FaceDetector
+    from deepfake_detector.sources.face_detection import FaceDetector
 
 NAME = "faces"
 TITLE = "1. Face cropping"
@@ -63,7 +63,7 @@ class Tally:
 
 def recall(reference: list[list[Box]], found: list[list[Box]]) -> tuple[float, int]:
     """Share of reference boxes matched by a found box of the same frame, and their count."""
-    from deepfake_detector.tracks import iou
+    from deepfake_detector.inference.tracks import iou
 
     total = sum(len(r) for r in reference)
     hits = sum(
@@ -105,7 +105,7 @@ class PipelineCropper:
 
     def __call__(self, frames: Sequence[np.ndarray]) -> list[list[Box]]:
         """Boxes per frame."""
-        from deepfake_detector.face_detection import crop_face
+        from deepfake_detector.sources.face_detection import crop_face
 
         found = self.detector.detect(list(frames))
         for rgb, detections in zip(frames, found, strict=True):
@@ -116,8 +116,8 @@ class PipelineCropper:
 
 def load_inputs(ctx: Context) -> list[tuple[str, list[np.ndarray]]]:
     """(name, RGB frames): the DFD frames, then each DFD video's frames as the pipeline samples."""
-    from deepfake_detector.config import FramesParams
-    from deepfake_detector.video_reader import sample_frames
+    from deepfake_detector.core.config import FramesParams
+    from deepfake_detector.sources.video_reader import sample_frames
 
     stills = ctx.files("*/*.jpg", "dfd", "frames")
     stills = stills[:: ctx.pick(1, 4)]
@@ -157,8 +157,8 @@ def measure(
 
 def run(ctx: Context) -> tuple[list[Row], list[str]]:
     """Faces per second and recall of ours against the seed's way."""
-    from deepfake_detector.config import load_params
-    from deepfake_detector.face_detection import DETECT_BATCH, MtcnnDetector
+    from deepfake_detector.core.config import load_params
+    from deepfake_detector.sources.face_detection import DETECT_BATCH, MtcnnDetector
 
     groups = load_inputs(ctx)
     faces = load_params(ctx.repo / "params.yaml").faces

@@ -57,8 +57,8 @@ def seek_each(path: Path, wanted: list[int]) -> int:
 
 def run(ctx: Context) -> tuple[list[Row], list[str]]:
     """Seconds per video of the three ways; floor and ours alternate, each keeps its best."""
-    from deepfake_detector.config import load_params
-    from deepfake_detector.video_reader import sample_frames, wanted_indices
+    from deepfake_detector.core.config import load_params
+    from deepfake_detector.sources.video_reader import sample_frames, wanted_indices
 
     params = load_params(ctx.repo / "params.yaml").frames
     dfd, dfdc = ctx.files("*/*.mp4", "dfd", "videos"), ctx.files("*.mp4", "dfdc")

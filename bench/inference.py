@@ -33,7 +33,7 @@ from bench.timing import median, percentile, stopwatch
 if TYPE_CHECKING:
     import keras
 
-    from deepfake_detector.predict import Detector
+    from deepfake_detector.inference.predict import Detector
 
 NAME = "inference"
 TITLE = "4. Inference"
@@ -43,10 +43,10 @@ MAX_OVERHEAD = 0.15
 def make_detector(ctx: Context) -> Detector:
     """A Detector as `load_detector` builds one, around a freshly built (untrained) model."""
     from bench.projects import params_with
-    from deepfake_detector.calibration import Calibration
-    from deepfake_detector.config import Params
-    from deepfake_detector.model import build_model
-    from deepfake_detector.predict import Detector, InferenceConfig, ModelRef
+    from deepfake_detector.core.config import Params
+    from deepfake_detector.inference.predict import Detector, InferenceConfig, ModelRef
+    from deepfake_detector.learning.calibration import Calibration
+    from deepfake_detector.learning.model import build_model
 
     params = Params.model_validate(params_with(ctx, {}))
     config = InferenceConfig(
@@ -83,7 +83,7 @@ class SeedPredictor:
 
 def image_latency(detector: Detector, files: list[Path]) -> dict[str, list[float]]:
     """Per file: end-to-end seconds, detector seconds, classifier seconds, faces."""
-    from deepfake_detector.images import read_image
+    from deepfake_detector.sources.images import read_image
 
     out: dict[str, list[float]] = {"e2e": [], "det": [], "cls": [], "faces": []}
     detector.predict_path(files[0])  # warm-up: tracing
@@ -105,7 +105,7 @@ def image_latency(detector: Detector, files: list[Path]) -> dict[str, list[float
 
 def face_crops(detector: Detector, files: list[Path], count: int) -> list[np.ndarray]:
     """`count` face crops from the files (repeated when fewer), as the predict path cuts them."""
-    from deepfake_detector.images import read_image
+    from deepfake_detector.sources.images import read_image
 
     crops = []
     for path in files:
@@ -120,7 +120,7 @@ def tflite_latency(detector: Detector, crops: list[np.ndarray]) -> tuple[float, 
     """Median seconds per crop at batch 1 for Keras and TFLite, and their largest P difference."""
     import tensorflow as tf
 
-    from deepfake_detector.export import convert
+    from deepfake_detector.inference.export import convert
 
     with silenced():
         interpreter = tf.lite.Interpreter(model_content=convert(detector, "none", []))
@@ -151,7 +151,7 @@ def tflite_latency(detector: Detector, crops: list[np.ndarray]) -> tuple[float, 
 
 def clip_seconds(detector: Detector, seed: SeedPredictor, clips: list[Path]) -> tuple[float, float]:
     """Mean seconds per clip: the seed's way and `predict_video`, clip by clip."""
-    from deepfake_detector.video_reader import sample_frames
+    from deepfake_detector.sources.video_reader import sample_frames
 
     seed_s, ours_s = 0.0, 0.0
     for clip in clips:

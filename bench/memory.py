@@ -86,8 +86,8 @@ def split_seed(sets: list[list[list[Path]]]) -> int:
     """The first split seed whose training side holds both classes in every set of videos."""
     import pandas as pd
 
-    from deepfake_detector.config import SplitParams
-    from deepfake_detector.split import assign_groups
+    from deepfake_detector.core.config import SplitParams
+    from deepfake_detector.stages.split import assign_groups
 
     for seed in range(100):
         ok = True

@@ -125,7 +125,7 @@ def command_line(argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
-    from deepfake_detector.runtime import prepare_environment
+    from deepfake_detector.core.runtime import prepare_environment
 
     args_list = sys.argv[1:] if argv is None else argv
     available = benchmarks()

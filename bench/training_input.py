@@ -125,10 +125,10 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
     from tensorflow.keras.preprocessing.image import ImageDataGenerator
 
     from bench.projects import params_with
-    from deepfake_detector.config import Params
-    from deepfake_detector.input_pipeline import face_dataset
-    from deepfake_detector.model import build_model
-    from deepfake_detector.train import class_weights
+    from deepfake_detector.core.config import Params
+    from deepfake_detector.learning.input_pipeline import face_dataset
+    from deepfake_detector.learning.model import build_model
+    from deepfake_detector.stages.train import class_weights
 
     cfg = Params.model_validate(params_with(ctx, {})).train
     files, labels = face_files(ctx, cfg.batch_size)

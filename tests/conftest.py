@@ -12,7 +12,7 @@ import pytest
 import yaml
 from reliability import Recorder, write_report
 
-from deepfake_detector.runtime import prepare_environment
+from deepfake_detector.core.runtime import prepare_environment
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

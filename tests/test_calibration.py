@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepfake_detector.calibration import Calibration, fit_calibration
+from deepfake_detector.learning.calibration import Calibration, fit_calibration
 
 
 def test_platt_scaling_is_monotone_and_fixes_overconfidence() -> None:

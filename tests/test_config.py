@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO
 from pydantic import ValidationError
 
-from deepfake_detector.config import FlowParams, ParamsError, load_params
+from deepfake_detector.core.config import FlowParams, ParamsError, load_params
 
 
 def test_repository_params_load() -> None:

@@ -174,7 +174,7 @@ def test_a_second_run_on_the_same_checkout_is_refused(project: Path, reliability
             sys.executable,
             "-c",
             "import sys, time; from pathlib import Path; "
-            "from deepfake_detector.runlock import exclusive_run\n"
+            "from deepfake_detector.core.runlock import exclusive_run\n"
             "with exclusive_run(Path('.'), 'crop_faces'):\n"
             "    print('holding', flush=True); time.sleep(120)",
         ],

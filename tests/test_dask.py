@@ -95,7 +95,7 @@ def test_dask_workers_give_the_local_results_and_load_the_detector_once_each(
 
 def _mtcnn_loads() -> tuple[int, int]:
     """In a worker: (times MTCNN was loaded, times the loaded one was reused)."""
-    from deepfake_detector.face_detection import _load_mtcnn
+    from deepfake_detector.sources.face_detection import _load_mtcnn
 
     info = _load_mtcnn.cache_info()
     return info.misses, info.hits

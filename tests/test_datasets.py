@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from deepfake_detector.datasets import (
+from deepfake_detector.core.reports import StageReport
+from deepfake_detector.sources.datasets import (
     READERS,
     DatasetError,
     GroupLeakageError,
@@ -22,8 +23,7 @@ from deepfake_detector.datasets import (
     read_ffpp,
     read_folder,
 )
-from deepfake_detector.manifest import ManifestRow, read_manifest, resolve_local
-from deepfake_detector.reports import StageReport
+from deepfake_detector.sources.manifest import ManifestRow, read_manifest, resolve_local
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -455,8 +455,8 @@ def test_no_group_crosses_the_split_for_any_reader(
 ) -> None:
     import pandas as pd
 
-    from deepfake_detector.config import SplitParams
-    from deepfake_detector.split import split_faces
+    from deepfake_detector.core.config import SplitParams
+    from deepfake_detector.stages.split import split_faces
 
     build, options = LEAKAGE_LAYOUTS[dataset]
     build(clip, tmp_path / dataset)

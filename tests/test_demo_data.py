@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from deepfake_detector.config import DemoParams, Params
-from deepfake_detector.demo_data import (
+from deepfake_detector.core.config import DemoParams, Params
+from deepfake_detector.core.keys import file_sha256
+from deepfake_detector.stages.demo_data import (
     IDENTITIES,
     MANIFEST_COLUMNS,
     clip_seed,
@@ -24,7 +25,6 @@ from deepfake_detector.demo_data import (
     plan_clip,
     transform_points,
 )
-from deepfake_detector.keys import file_sha256
 
 PARAMS = Params(demo=DemoParams(clips_per_identity=1, frames_per_clip=6, width=320, height=240))
 SWAP_PNG = Path("/tmp/demo_swap.png")
@@ -78,7 +78,7 @@ def test_fake_source_is_always_another_identity() -> None:
 
 def test_import_stays_cheap() -> None:
     code = (
-        "import sys, deepfake_detector.demo_data; "
+        "import sys, deepfake_detector.stages.demo_data; "
         "print(any(m in sys.modules for m in ('tensorflow', 'mtcnn')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

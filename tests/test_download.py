@@ -14,10 +14,10 @@ import pytest
 from fileserver import FileServer, Served
 from reliability import Recorder
 
-from deepfake_detector.config import DownloadParams, Params, PathsParams
-from deepfake_detector.download import DownloadError, download_videos, fetch, finish_download
-from deepfake_detector.manifest import read_videos_table
-from deepfake_detector.reports import StageReport
+from deepfake_detector.core.config import DownloadParams, Params, PathsParams
+from deepfake_detector.core.reports import StageReport
+from deepfake_detector.sources.manifest import read_videos_table
+from deepfake_detector.stages.download import DownloadError, download_videos, fetch, finish_download
 
 SIZE = 300_000
 

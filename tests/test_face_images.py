@@ -10,15 +10,15 @@ import pytest
 from conftest import shared_path
 from PIL import Image
 
-from deepfake_detector.config import DFD_FACES_PATTERN, FaceImagesParams, Params
-from deepfake_detector.face_images import (
+from deepfake_detector.core.config import DFD_FACES_PATTERN, FaceImagesParams, Params
+from deepfake_detector.core.reports import StageReport
+from deepfake_detector.sources.face_images import (
     FaceImagesError,
     compile_pattern,
     import_faces,
     read_face_images,
     read_faces_table,
 )
-from deepfake_detector.reports import StageReport
 
 
 def test_shared_dfd_faces_give_videos_groups_and_swapped_identities(tmp_path: Path) -> None:

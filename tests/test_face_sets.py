@@ -8,15 +8,15 @@ import pytest
 from conftest import shared_path
 from PIL import Image
 
-from deepfake_detector.config import FaceSetParams
-from deepfake_detector.face_sets import (
+from deepfake_detector.core.config import FaceSetParams
+from deepfake_detector.core.reports import StageReport
+from deepfake_detector.sources.face_sets import (
     FaceSetError,
     face_sets_table,
     read_face_set,
     training_summary,
     with_face_sets,
 )
-from deepfake_detector.reports import StageReport
 
 
 def _set(tmp_path, n_groups: int = 10):
@@ -81,7 +81,7 @@ def test_training_summary_counts_people_and_groups():
             "label": ["real", "fake", "real", "real", "fake"],
         }
     )
-    from deepfake_detector.face_sets import _plural
+    from deepfake_detector.sources.face_sets import _plural
 
     assert [_plural(n, 2) for n in ("person", "identity", "day", "source video")] == [
         "people",
@@ -112,8 +112,8 @@ def test_the_shared_dfdc_crops_read_as_pairs():
 def test_split_dataset_trains_on_every_own_person_when_another_set_validates(tmp_path):
     """Four own people: with another set validating, three train and one tests (no own
     person is spent on validation); the set's faces never test."""
-    from deepfake_detector.config import Params
-    from deepfake_detector.split import SPLIT_FILE, split_dataset
+    from deepfake_detector.core.config import Params
+    from deepfake_detector.stages.split import SPLIT_FILE, split_dataset
 
     own = tmp_path / "faces"
     rows = []

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from deepfake_detector.config import FacesParams, Params, PathsParams
-from deepfake_detector.face_detection import MtcnnDetector, crop_box, crop_face
-from deepfake_detector.faces import crop_faces, read_rgb
-from deepfake_detector.frames import FrameRef, VideoFrames, finish_extract_frames
-from deepfake_detector.reports import StageReport
+from deepfake_detector.core.config import FacesParams, Params, PathsParams
+from deepfake_detector.core.reports import StageReport
+from deepfake_detector.sources.face_detection import MtcnnDetector, crop_box, crop_face
+from deepfake_detector.sources.images import read_rgb
+from deepfake_detector.stages.faces import crop_faces
+from deepfake_detector.stages.frames import FrameRef, VideoFrames, finish_extract_frames
 
 
 def test_crop_box_is_a_square_with_margin_on_each_side() -> None:

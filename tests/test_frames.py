@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from deepfake_detector.config import FramesParams, Params, PathsParams
-from deepfake_detector.frames import extract_frames, extract_video_frames
-from deepfake_detector.keys import file_sha256
-from deepfake_detector.manifest import VideoRecord, write_videos_table
-from deepfake_detector.video_reader import VideoReadError, sample_frames, wanted_indices
+from deepfake_detector.core.config import FramesParams, Params, PathsParams
+from deepfake_detector.core.keys import file_sha256
+from deepfake_detector.sources.manifest import VideoRecord, write_videos_table
+from deepfake_detector.sources.video_reader import VideoReadError, sample_frames, wanted_indices
+from deepfake_detector.stages.frames import extract_frames, extract_video_frames
 
 
 def write_video(path: Path, n: int, fps: float = 10.0, size: tuple[int, int] = (64, 48)) -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from deepfake_detector.config import TrainParams
-from deepfake_detector.gradcam import grad_cams
-from deepfake_detector.model import base_of, build_model
+from deepfake_detector.core.config import TrainParams
+from deepfake_detector.inference.gradcam import grad_cams
+from deepfake_detector.learning.model import base_of, build_model
 
 
 def _eager(model, crop: np.ndarray, size: int) -> np.ndarray:  # type: ignore[no-untyped-def]

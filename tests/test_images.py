@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfake_detector.images import InputError, is_video, read_image
+from deepfake_detector.sources.images import InputError, is_video, read_image
 
 
 def encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:

@@ -15,10 +15,16 @@ import numpy as np
 import pytest
 from conftest import run, shared_path
 
-from deepfake_detector.config import FacesParams
-from deepfake_detector.face_detection import Detection, MtcnnDetector
-from deepfake_detector.images import read_image
-from deepfake_detector.lite_runtime import LITE_DIR, NETWORKS, LiteMtcnn, crop_and_resize, nms
+from deepfake_detector.core.config import FacesParams
+from deepfake_detector.inference.lite_runtime import (
+    LITE_DIR,
+    NETWORKS,
+    LiteMtcnn,
+    crop_and_resize,
+    nms,
+)
+from deepfake_detector.sources.face_detection import Detection, MtcnnDetector
+from deepfake_detector.sources.images import read_image
 
 FRAMES_PER_LABEL = 10
 
@@ -34,7 +40,7 @@ def iou(a: Detection, b: Detection) -> float:
 
 @pytest.fixture(scope="module")
 def lite_mtcnn(tmp_path_factory: pytest.TempPathFactory) -> LiteMtcnn:
-    from deepfake_detector.lite_export import mtcnn_flatbuffers
+    from deepfake_detector.inference.lite_export import mtcnn_flatbuffers
 
     folder = tmp_path_factory.mktemp("lite")
     for key, data in mtcnn_flatbuffers().items():
@@ -98,10 +104,10 @@ def test_registered_model_on_litert_scores_like_keras(
     trained_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """P(fake) within 1e-3 on the test split's crops, the same verdicts on whole frames."""
-    from deepfake_detector.config import load_params
-    from deepfake_detector.predict import load_detector
-    from deepfake_detector.tracking import tracking_uri
-    from deepfake_detector.train import read_split
+    from deepfake_detector.core.config import load_params
+    from deepfake_detector.core.tracking import tracking_uri
+    from deepfake_detector.inference.predict import load_detector
+    from deepfake_detector.sources.face_sets import read_split
 
     monkeypatch.chdir(trained_project)  # the tracking URI in params is relative to the project
     uri = tracking_uri(load_params(Path("params.yaml")))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_detector.manifest import (
+from deepfake_detector.core.reports import StageReport
+from deepfake_detector.sources.manifest import (
     VIDEOS_TABLE,
     ManifestError,
     ManifestRow,
@@ -19,7 +20,6 @@ from deepfake_detector.manifest import (
     video_id_for,
     write_videos_table,
 )
-from deepfake_detector.reports import StageReport
 
 SHA = "ab" * 32
 

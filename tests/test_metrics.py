@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from deepfake_detector.metrics import binary_metrics, equal_error_rate
+from deepfake_detector.learning.metrics import binary_metrics, equal_error_rate
 
 
 def test_perfect_and_inverted_scores() -> None:
@@ -36,7 +36,7 @@ def test_one_class_gives_nan_not_a_crash() -> None:
 
 
 def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_data() -> None:
-    from deepfake_detector.metrics import bootstrap_intervals, metrics_with_intervals
+    from deepfake_detector.learning.metrics import bootstrap_intervals, metrics_with_intervals
 
     rng = np.random.default_rng(1)
     y = np.repeat([0, 1], 40)
@@ -53,7 +53,7 @@ def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_data() -> Non
 
 def test_bootstrap_resamples_whole_units_not_rows() -> None:
     """Ten frames per video are one unit: intervals equal those of one row per video."""
-    from deepfake_detector.metrics import bootstrap_intervals
+    from deepfake_detector.learning.metrics import bootstrap_intervals
 
     rng = np.random.default_rng(2)
     y = np.repeat([0, 1], 6)
@@ -74,7 +74,7 @@ def test_bootstrap_resamples_whole_units_not_rows() -> None:
 
 
 def test_bootstrap_without_both_classes_or_resamples_is_nan() -> None:
-    from deepfake_detector.metrics import bootstrap_intervals
+    from deepfake_detector.learning.metrics import bootstrap_intervals
 
     assert all(np.isnan(v).all() for v in bootstrap_intervals([1, 1], [0.2, 0.9], 0.5).values())
     no = bootstrap_intervals([0, 1], [0.2, 0.9], 0.5, n_resamples=0)

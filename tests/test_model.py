@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 from conftest import SHARED_WEIGHTS, shared_path
 
-from deepfake_detector.config import TrainParams
-from deepfake_detector.model import WeightsError, build_model, load_model, resolve_base_weights
+from deepfake_detector.core.config import TrainParams
+from deepfake_detector.learning.model import (
+    WeightsError,
+    build_model,
+    load_model,
+    resolve_base_weights,
+)
 
 
 def test_missing_weight_file_names_both_remedies(tmp_path: Path) -> None:
@@ -59,7 +64,7 @@ def test_unreachable_imagenet_download_is_a_clear_error(
 
 
 def test_the_classifier_reads_the_chosen_layer_and_refuses_an_unknown_one(tmp_path: Path) -> None:
-    from deepfake_detector.model import FeatureLayerError, base_of
+    from deepfake_detector.learning.model import FeatureLayerError, base_of
 
     cfg = TrainParams(image_size=64, base_weights="none", feature_layer="block_13_expand_relu")
     model = build_model(cfg)
@@ -77,8 +82,8 @@ def test_the_logistic_head_is_folded_into_the_model_exactly(tmp_path: Path) -> N
     from PIL import Image
     from sklearn.linear_model import LogisticRegression
 
-    from deepfake_detector.input_pipeline import face_dataset
-    from deepfake_detector.train import _feature_function, _fit, training_rows
+    from deepfake_detector.learning.input_pipeline import face_dataset
+    from deepfake_detector.stages.train import _feature_function, _fit, training_rows
 
     rng = np.random.default_rng(0)
     files = []

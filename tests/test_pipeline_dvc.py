@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import make_project, run, stages_run
 
-from deepfake_detector.stages import STAGES
+from deepfake_detector.core.dag import STAGES
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from media import no_face, one_face, pan_video, save_rgb, two_faces
 
-from deepfake_detector.calibration import Calibration
-from deepfake_detector.config import FacesParams, FramesParams
-from deepfake_detector.predict import Detector, InferenceConfig, ModelRef, load_detector
+from deepfake_detector.core.config import FacesParams, FramesParams
+from deepfake_detector.inference.predict import Detector, InferenceConfig, ModelRef, load_detector
+from deepfake_detector.learning.calibration import Calibration
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_every_answer_says_what_the_model_learnt_and_the_app_flags_the_demo(
 ) -> None:
     from dataclasses import replace
 
-    from deepfake_detector.app import header_markdown
+    from deepfake_detector.inference.app import header_markdown
 
     training = {
         "demo": True,

@@ -8,10 +8,16 @@ from pathlib import Path
 import pytest
 from media import one_face
 
-from deepfake_detector.calibration import Calibration
-from deepfake_detector.config import FacesParams, FramesParams, Params, RegistryParams
-from deepfake_detector.predict import InferenceConfig
-from deepfake_detector.tracking import connect, current_champion, decide_and_tag, log_training_run
+from deepfake_detector.core.config import FacesParams, FramesParams, Params, RegistryParams
+from deepfake_detector.core.tracking import (
+    connect,
+    current_champion,
+    decide_and_tag,
+    log_training_run,
+)
+from deepfake_detector.inference import pyfunc
+from deepfake_detector.inference.predict import InferenceConfig
+from deepfake_detector.learning.calibration import Calibration
 
 
 @pytest.fixture
@@ -45,7 +51,7 @@ def _register(params: Params, model: Path, score: float) -> str:
         test_metrics={"frame": {"auc": score}},
         artifacts=[],
         tags={"git_commit": "test"},
-        inference=config.to_dict(),
+        log_model=lambda: pyfunc.log_model(params, model, config.to_dict()),
     )
     return logged.version
 
@@ -100,7 +106,7 @@ def test_champion_loads_as_keras_and_pyfunc(registry: tuple[Params, Path]) -> No
 
 
 def test_description_says_what_the_model_learnt_and_flags_the_demo() -> None:
-    from deepfake_detector.register import model_description
+    from deepfake_detector.stages.register import model_description
 
     metrics = {"frame": {"auc": 0.9, "auc_low": 0.8, "auc_high": 0.95}, "video": {"auc": 1.0}}
     demo = {"training": {"demo": True, "summary": "learnt from 3 synthetic identities of demo"}}

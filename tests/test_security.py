@@ -35,9 +35,9 @@ from media import no_face, save_rgb
 from reliability import Recorder
 from servers import running_app
 
-from deepfake_detector.config import DownloadParams, Params, PathsParams
-from deepfake_detector.download import download_videos
-from deepfake_detector.manifest import read_videos_table, video_id_for
+from deepfake_detector.core.config import DownloadParams, Params, PathsParams
+from deepfake_detector.sources.manifest import read_videos_table, video_id_for
+from deepfake_detector.stages.download import download_videos
 
 pytestmark = pytest.mark.reliability
 
@@ -646,10 +646,10 @@ def test_a_model_with_a_lambda_layer_is_refused_and_its_code_never_runs(
     import keras
     import mlflow
 
-    from deepfake_detector.calibration import Calibration
-    from deepfake_detector.config import FacesParams, FramesParams
-    from deepfake_detector.predict import INFERENCE_FILE, InferenceConfig, load_detector
-    from deepfake_detector.tracking import pip_requirements, save_model
+    from deepfake_detector.core.config import FacesParams, FramesParams
+    from deepfake_detector.inference.predict import INFERENCE_FILE, InferenceConfig, load_detector
+    from deepfake_detector.inference.pyfunc import pip_requirements, save_model
+    from deepfake_detector.learning.calibration import Calibration
 
     marker = tmp_path / "lambda-ran"
 
@@ -738,9 +738,9 @@ def _registrable_project(root: Path, remote: str, env: dict[str, str]) -> None:
     """The files `register_model` reads, a tiny model, in a git repo with `remote` as origin."""
     import keras
 
-    from deepfake_detector.calibration import Calibration
-    from deepfake_detector.config import FacesParams, FramesParams
-    from deepfake_detector.predict import InferenceConfig
+    from deepfake_detector.core.config import FacesParams, FramesParams
+    from deepfake_detector.inference.predict import InferenceConfig
+    from deepfake_detector.learning.calibration import Calibration
 
     (root / "params.yaml").write_text("registry:\n  model_name: security-detector\n")
     model_dir, eval_dir = root / "models" / "detector", root / "models" / "evaluation"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from deepfake_detector.config import SplitParams
-from deepfake_detector.split import LeakageError, SplitError, check_no_leakage, split_faces
+from deepfake_detector.core.config import SplitParams
+from deepfake_detector.stages.split import LeakageError, SplitError, check_no_leakage, split_faces
 
 
 def faces(n_groups: int, fixed: dict[str, str] | None = None) -> pd.DataFrame:

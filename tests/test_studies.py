@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 from conftest import REPO, SMALL_LOAO, make_project, run, shared_path, stages_run
 
-from deepfake_detector.studies import Fold, StudyError, check_fold, group_folds, validation_split
+from deepfake_detector.studies.protocols import (
+    Fold,
+    StudyError,
+    check_fold,
+    group_folds,
+    validation_split,
+)
 
 
 def _table() -> pd.DataFrame:

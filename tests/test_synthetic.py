@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfake_detector.config import TrainParams
-from deepfake_detector.input_pipeline import face_dataset
-from deepfake_detector.synthetic import (
+from deepfake_detector.core.config import TrainParams
+from deepfake_detector.learning.input_pipeline import face_dataset
+from deepfake_detector.learning.synthetic import (
     DEFAULT_ELLIPSE,
     blend_mask,
     ellipse_from_landmarks,
     margin_ellipse,
     self_blend,
 )
-from deepfake_detector.train import training_rows
+from deepfake_detector.stages.train import training_rows
 
 
 def _face(size: int = 96, seed: int = 0) -> np.ndarray:

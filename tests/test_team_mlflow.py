@@ -230,8 +230,8 @@ def test_an_experiment_the_pipeline_creates_on_a_server_keeps_its_artifacts_on_t
 
     code = (
         "from pathlib import Path\n"
-        "from deepfake_detector.config import Params\n"
-        "from deepfake_detector.tracking import connect\n"
+        "from deepfake_detector.core.config import Params\n"
+        "from deepfake_detector.core.tracking import connect\n"
         "print(connect(Params(), Path('.'), 'created-by-the-pipeline'))\n"
     )
     out = team_run([sys.executable, "-c", code], tmp_path, team_server)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepfake_detector.tracks import iou, link_tracks, video_score
+from deepfake_detector.inference.tracks import iou, link_tracks, video_score
 
 
 def test_iou() -> None:

@@ -19,7 +19,7 @@ from conftest import BIN, REPO
 from processes import start, stop, wait_for
 from servers import prefect_server
 
-from deepfake_detector.runtime import QUIET_ENV
+from deepfake_detector.core.runtime import QUIET_ENV
 
 pytestmark = pytest.mark.slow
 UNSETTLED = {"PENDING", "SCHEDULED", "RUNNING"}

@@ -8,14 +8,18 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import TYPE_CHECKING, Annotated, cast, get_args
 
 import typer
 
-from deepfake_detector.config import DEFAULT_PARAMS, ParamsError, load_params
-from deepfake_detector.errors import UserError
-from deepfake_detector.runtime import prepare_environment, setup_logging
-from deepfake_detector.stages import STAGES, stage
+from deepfake_detector.core.config import DEFAULT_PARAMS, ParamsError, load_params
+from deepfake_detector.core.dag import STAGES, stage
+from deepfake_detector.core.errors import UserError
+from deepfake_detector.core.runtime import prepare_environment, setup_logging
+
+if TYPE_CHECKING:
+    from deepfake_detector.core.config import Params
+    from deepfake_detector.inference.predict import Detector
 
 app = typer.Typer(
     help="Deepfake detection pipeline: labelled videos -> registered detector -> verdicts.",
@@ -33,7 +37,7 @@ ParamsOption = Annotated[
 @contextmanager
 def _guarded(what: str, lock: bool = True) -> Iterator[None]:
     """Hold the checkout's pipeline lock (when writing) and print user errors without traceback."""
-    from deepfake_detector.runlock import exclusive_run
+    from deepfake_detector.core.runlock import exclusive_run
 
     try:
         with exclusive_run(Path("."), what) if lock else nullcontext():
@@ -47,17 +51,17 @@ def _run_stage(name: str, params_path: Path) -> None:
     prepare_environment()
     setup_logging()
     with _guarded(name):
-        report = stage(name)(load_params(params_path), Path("."))
+        report = stage(name).function()(load_params(params_path), Path("."))
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 
 def _add_stage_command(name: str) -> None:
-    module = STAGES[name]
+    declared = stage(name)
 
     def command(params: ParamsOption = DEFAULT_PARAMS) -> None:
         _run_stage(name, params)
 
-    command.__doc__ = f"Run the `{name}` stage ({module})."
+    command.__doc__ = f"{declared.summary} (stage, {declared.module_name})"
     app.command(name=name)(command)
 
 
@@ -97,6 +101,32 @@ def flow(
         deepfake_pipeline(params_path=str(params), until=until)
 
 
+@app.command(name="dvc_yaml")
+def dvc_yaml_command(
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if a file differs from the stage table.")
+    ] = False,
+) -> None:
+    """Write dvc.yaml and studies/dvc.yaml from the stage table (core/dag.py), or check them."""
+    from deepfake_detector.core.dvc_yaml import FILES, render
+
+    stale = []
+    for path, which in FILES.items():
+        text = render(which)
+        if path.is_file() and path.read_text() == text:
+            continue
+        stale.append(str(path))
+        if not check:
+            path.write_text(text)
+            typer.echo(f"wrote {path}")
+    if check and stale:
+        typer.echo(
+            f"error: {', '.join(stale)} differ from the stage table: run `deepfake dvc_yaml`",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
 @app.command()
 def serve(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Serve the scheduled Prefect deployment (cron from params) until stopped."""
@@ -125,19 +155,19 @@ ModelOption = Annotated[
 ]
 
 
-def _detector(  # type: ignore[no-untyped-def]
+def _detector(
     model: str, config: Path | None, params_path: Path, runtime: str = "auto"
-):
+) -> Detector:
     """Load the model quietly; registry URIs use the tracking URI from params or the env."""
-    from deepfake_detector.predict import Runtime, load_detector
-    from deepfake_detector.tracking import tracking_uri
+    from deepfake_detector.core.tracking import tracking_uri
+    from deepfake_detector.inference.predict import Runtime, load_detector
 
     if runtime not in get_args(Runtime):
         raise UserError(f"--runtime must be one of {', '.join(get_args(Runtime))}, not {runtime!r}")
     registry = model.startswith(("models:/", "runs:/"))
     uri = tracking_uri(load_params(params_path)) if registry else None
     try:
-        return load_detector(model, config, runtime, uri)  # type: ignore[arg-type]
+        return load_detector(model, config, cast(Runtime, runtime), uri)
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from exc
 
@@ -148,7 +178,11 @@ def _inputs(paths: list[Path]) -> list[Path]:
     Links are not followed into folders (no loop can trap the walk); a link with a media name
     that leads nowhere (dangling, or a loop) is kept, so that it gets its own error.
     """
-    from deepfake_detector.images import IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES, VIDEO_SUFFIXES
+    from deepfake_detector.sources.images import (
+        IMAGE_SUFFIXES,
+        UNSUPPORTED_SUFFIXES,
+        VIDEO_SUFFIXES,
+    )
 
     media = IMAGE_SUFFIXES | VIDEO_SUFFIXES | UNSUPPORTED_SUFFIXES
     out: list[Path] = []
@@ -244,7 +278,7 @@ def serve_app(
     """The web app: upload a picture or a clip, get a verdict with per-face evidence."""
     prepare_environment()
     setup_logging(logging.WARNING)
-    from deepfake_detector.app import build_app, demo_examples
+    from deepfake_detector.inference.app import build_app, demo_examples
 
     with _guarded("app", lock=False):
         detector = _detector(model, config, params, runtime)
@@ -277,7 +311,7 @@ def serve_rest(
     setup_logging(logging.WARNING)
     import uvicorn
 
-    from deepfake_detector.rest import build_api
+    from deepfake_detector.inference.rest import build_api
 
     with _guarded("rest", lock=False):
         detector = _detector(model, config, params, runtime)
@@ -303,7 +337,7 @@ def make_manifest_command(
     """Turn a public dataset's own layout into a manifest (labels, leakage-free groups, splits)."""
     prepare_environment()
     setup_logging()
-    from deepfake_detector.datasets import DatasetError, make_manifest
+    from deepfake_detector.sources.datasets import DatasetError, make_manifest
 
     options: dict[str, object] = {}
     for item in option or []:
@@ -329,8 +363,8 @@ SetOption = Annotated[
 ]
 
 
-def _study_params(params_path: Path, overrides: list[str] | None):  # type: ignore[no-untyped-def]
-    from deepfake_detector.config import with_overrides
+def _study_params(params_path: Path, overrides: list[str] | None) -> Params:
+    from deepfake_detector.core.config import with_overrides
 
     try:
         return with_overrides(load_params(params_path), overrides or [])
@@ -351,7 +385,7 @@ def import_faces_command(
     """Index a folder of face images (real/, fake/) into a faces table: a start without videos."""
     prepare_environment()
     setup_logging()
-    from deepfake_detector.face_images import import_faces
+    from deepfake_detector.sources.face_images import import_faces
 
     settings = _study_params(params, overrides)
     with _guarded("import_faces"):
@@ -362,7 +396,7 @@ def import_faces_command(
 def _study(name: str, params: Path, overrides: list[str] | None) -> None:
     prepare_environment()
     setup_logging()
-    from deepfake_detector import studies
+    from deepfake_detector.studies import protocols as studies
 
     settings = _study_params(params, overrides)
     with _guarded(name):
@@ -396,7 +430,7 @@ def study_results_command(
     """Every study run in MLflow (failed ones too), one row per configuration, as Markdown."""
     prepare_environment()
     setup_logging(logging.WARNING)
-    from deepfake_detector.study_results import write_results
+    from deepfake_detector.studies.results import write_results
 
     rows = write_results(load_params(params), out)
     typer.echo(f"{out}: {rows} run(s)")
@@ -425,10 +459,10 @@ def export(
         raise typer.Exit(2)
     prepare_environment()
     setup_logging(logging.WARNING)
-    from deepfake_detector.export import export_tflite
+    from deepfake_detector.inference.export import Quantize, export_tflite
 
     settings = load_params(params)
-    report = export_tflite(settings, model, out, quantize)  # type: ignore[arg-type]
+    report = export_tflite(settings, model, out, cast(Quantize, quantize))
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 

@@ -1,0 +1,359 @@
+"""Typed view of `params.yaml`, the single source of paths and hyper-parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from deepfake_detector.core.errors import UserError
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class Section(BaseModel):
+    """A frozen params section that rejects unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsParams(Section):
+    """Where every stage reads and writes, relative to the project root."""
+
+    demo_dir: Path = Path("data/demo")
+    videos_dir: Path = Path("data/raw/videos")
+    frames_dir: Path = Path("data/interim/frames")
+    faces_dir: Path = Path("data/interim/faces")
+    split_dir: Path = Path("data/processed")
+    model_dir: Path = Path("models/detector")
+    evaluation_dir: Path = Path("models/evaluation")
+    registration_dir: Path = Path("models/registration")
+
+
+class DemoParams(Section):
+    """The embedded demo set made from face photographs shipped in installed packages."""
+
+    clips_per_identity: int = Field(4, ge=1)
+    frames_per_clip: int = Field(48, ge=2)
+    fps: float = Field(12.0, gt=0)
+    width: int = Field(480, ge=64)
+    height: int = Field(360, ge=64)
+    seed: int = 0
+
+
+class DownloadParams(Section):
+    """How `download_videos` reads its manifest and fetches videos."""
+
+    manifest: Path = Path("data/demo/manifest.csv")
+    timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(3, ge=0)
+    backoff_s: float = Field(1.0, ge=0)
+    max_bytes: int = Field(2_000_000_000, gt=0)
+    deadline_s: float = Field(3600.0, gt=0)  # one video's download, retries included
+    allow_local: bool = False  # local paths and file:// only when params say so
+    chunk_bytes: int = Field(1 << 20, gt=0)
+
+
+class FramesParams(Section):
+    """How `extract_frames` samples frames from each video."""
+
+    mode: Literal["count", "stride"] = "count"
+    count: int = Field(32, ge=1)
+    stride: int = Field(30, ge=1)
+    jpeg_quality: int = Field(95, ge=1, le=100)
+
+
+class FacesParams(Section):
+    """How `crop_faces` finds and crops faces (MTCNN)."""
+
+    margin: float = Field(0.3, ge=0.0, le=2.0)
+    min_face_size: int = Field(40, ge=8)
+    min_confidence: float = Field(0.9, ge=0.0, le=1.0)
+    keep: Literal["all", "largest"] = "all"
+    crop_size: int = Field(224, ge=32)
+    jpeg_quality: int = Field(95, ge=1, le=100)
+
+
+# `Real_01__talking_against_wall_frame_3`, `Fake_01_03__hugging_happy__ISF9SP4G_frame_14`:
+# group = target actor, source = the actor whose face was swapped in, video = name before _frame_.
+DFD_FACES_PATTERN = (
+    r"(?P<video>(?:Real|Fake)_(?P<group>\d+)(?:_(?P<source>\d+))?__.+?)_frame_(?P<frame>\d+)"
+)
+
+
+class FaceImagesParams(Section):
+    """A folder of face crops (`real/`, `fake/`) that `import_faces` turns into a faces table."""
+
+    root: Path = Path("../shared/data/dfd/faces")
+    pattern: str = DFD_FACES_PATTERN
+    dataset: str = "dfd"
+    method: str = "DeepFakeDetection"  # forgery method of the fakes unless the pattern names one
+    margin: float = Field(0.0, ge=0, le=1)  # the margin the crops were cut with
+    out_dir: Path = Path("data/face_images")
+
+
+class FaceSetParams(Section):
+    """A labelled folder of face crops that joins training (and validation), never the test side.
+
+    More people than the pipeline's own data holds: a set of other identities teaches what a
+    forgery looks like on faces the test set never shows. Its crops must be cut like the
+    pipeline's (same `margin`), or the model learns to tell the sources apart.
+    """
+
+    name: str
+    root: Path
+    # metadata: `metadata.csv` with file, label, group (the DFDC face crops);
+    # real: every image is a real face of its own group (e.g. UTKFace), used only beside
+    # synthetic fakes made from those same faces (a real-only source would teach the source).
+    format: Literal["metadata", "real"] = "metadata"
+    group_kind: str = "source video"  # what one group is, for reports ("person", "source video")
+    limit: int = Field(0, ge=0)  # at most this many faces, whole groups drawn seeded; 0: all
+    val_share: float = Field(0.0, ge=0, lt=1)  # share of its groups kept for validation
+    margin: float = Field(0.0, ge=0, le=2)  # the margin its crops were cut with
+
+
+class SplitParams(Section):
+    """How `split_dataset` assigns groups to train, validation and test."""
+
+    # The faces table to split: crop_faces' folder (videos), or import_faces' (face images).
+    faces_dir: Path = Path("data/interim/faces")
+    train: float = Field(0.6, gt=0, lt=1)
+    val: float = Field(0.2, ge=0, lt=1)  # 0: validation comes from the extra face sets alone
+    test: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+    # Face sets of other people added to the train side (and, by `val_share`, to validation).
+    extra_faces: tuple[FaceSetParams, ...] = ()
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> SplitParams:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"split fractions must sum to 1, got {total:.4f}")
+        return self
+
+
+class AugmentParams(Section):
+    """Training-time augmentation applied inside the tf.data pipeline."""
+
+    flip: bool = True
+    brightness: float = Field(0.15, ge=0, le=1)
+    contrast: float = Field(0.2, ge=0, le=1)
+    blur_prob: float = Field(0.2, ge=0, le=1)
+    jpeg_prob: float = Field(0.5, ge=0, le=1)
+    jpeg_quality_min: int = Field(40, ge=1, le=100)
+    jpeg_quality_max: int = Field(100, ge=1, le=100)
+
+
+class TrainParams(Section):
+    """MobileNetV2 transfer learning: head first, then fine-tuning of the top layers."""
+
+    image_size: int = Field(224, ge=32)
+    # The MobileNetV2 layer the classifier reads: `out_relu` (the whole base) or an earlier
+    # block's output (e.g. block_13_expand_relu), whose mid-level features hold less of who a
+    # face is and more of how it was made.
+    feature_layer: str = "out_relu"
+    base_weights: str = "imagenet"
+    imagenet_file: Path | None = None
+    batch_size: int = Field(32, ge=1)
+    # The head: logistic (L2-regularised logistic regression on the frozen base's features, a
+    # convex fit, repeatable to the bit) or adam (gradient descent on images, head_epochs).
+    head: Literal["logistic", "adam"] = "logistic"
+    head_c: float = Field(0.01, gt=0)  # logistic: inverse L2 strength on standardised features
+    augmented_views: int = Field(1, ge=0)  # logistic: augmented copies of each training face
+    head_epochs: int = Field(3, ge=0)
+    epochs: int = Field(4, ge=0)
+    fine_tune_layers: int = Field(30, ge=0)
+    head_learning_rate: float = Field(1e-3, gt=0)
+    learning_rate: float = Field(1e-4, gt=0)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5)
+    patience: int = Field(2, ge=1)
+    seed: int = 0
+    augment: AugmentParams = AugmentParams()
+    # Self-blended fakes (SBI): none; sbi: real faces and pseudo-fakes made from them only;
+    # mix: the real fakes and the pseudo-fakes together.
+    synthetic_fakes: Literal["none", "sbi", "mix"] = "none"
+    synthetic_share: float = Field(0.5, gt=0, le=1)  # real faces that also give a pseudo-fake
+
+
+class EvaluateParams(Section):
+    """How `evaluate_model` calibrates on the validation split and scores the test split."""
+
+    threshold: Literal["auto"] | float = "auto"
+    calibrate: bool = True
+    tta_flip: bool = False  # average each face's score with its mirror image's
+    bootstrap: int = Field(1000, ge=0)  # resamples for the 95% intervals; 0 turns them off
+    batch_size: int = Field(64, ge=1)
+
+    @model_validator(mode="after")
+    def _threshold_in_range(self) -> EvaluateParams:
+        if self.threshold != "auto" and not 0 < float(self.threshold) < 1:
+            raise ValueError("threshold must be 'auto' or a number between 0 and 1")
+        return self
+
+
+class RegistryParams(Section):
+    """MLflow tracking and registry settings (`MLFLOW_TRACKING_URI` overrides `tracking_uri`)."""
+
+    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    artifact_root: Path = Path("mlruns/artifacts")
+    experiment: str = "deepfake-detection"
+    model_name: str = "deepfake-detector"
+    alias: str = "champion"
+
+
+class ScheduleParams(Section):
+    """The Prefect deployment that retrains on a schedule."""
+
+    deployment: str = "retrain"
+    cron: str = "0 3 * * 1"
+    timezone: str = "UTC"
+
+
+class FlowParams(Section):
+    """Where the Prefect flow runs its tasks; the results are the same whichever is chosen."""
+
+    task_runner: Literal["threads", "dask"] = "threads"
+    workers: int = Field(2, ge=1)  # threads, or worker processes of a local Dask cluster
+    dask_address: str = ""  # an existing Dask scheduler (tcp://host:8786); empty: a local one
+
+
+class StudySource(Section):
+    """A labelled set for a study: a faces table, a video manifest run through the stages, or
+    a face set (a folder of crops, `FaceSetParams`)."""
+
+    name: str
+    faces: Path | None = None  # faces.csv of import_faces or crop_faces
+    manifest: Path | None = None  # uri,label,group[,sha256,split]: downloaded, framed, cropped
+    face_set: FaceSetParams | None = None  # e.g. the DFDC face crops (limit: faces tested)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StudySource:
+        given = [k for k in ("faces", "manifest", "face_set") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"study source '{self.name}': give exactly one of faces, manifest or face_set"
+            )
+        return self
+
+
+class Candidate(Section):
+    """One recipe a study compares inside each fold: `section.key=value` overrides."""
+
+    name: str
+    overrides: tuple[str, ...] = ()
+
+
+class LeaveOneGroupOutParams(Section):
+    """Train on every group but one, test on that one, for each group in turn."""
+
+    name: str = "leave_one_actor_out"
+    source: StudySource = StudySource(name="dfd_faces", faces=Path("data/face_images/faces.csv"))
+    # Validation (early stopping, calibration, choice of recipe): one more held-out group, a
+    # share of videos, or the validation groups of the extra face sets (split.extra_faces) alone,
+    # so that every group but the tested one trains.
+    val: Literal["group", "video", "extra"] = "group"
+    val_share: float = Field(0.2, gt=0, lt=1)
+    # Recipes compared inside each fold on its validation data (nested: the test group never
+    # chooses); the fold's result is the chosen recipe's. One candidate: no choice.
+    candidates: tuple[Candidate, ...] = (Candidate(name="default"),)
+
+
+class CrossDatasetParams(Section):
+    """Train on one set, test on others that the model never saw."""
+
+    name: str = "cross_dataset"
+    train: StudySource = StudySource(name="dfd_faces", faces=Path("data/face_images/faces.csv"))
+    test: tuple[StudySource, ...] = (
+        StudySource(name="dfdc_sample", manifest=Path("data/manifests/dfdc_sample.csv")),
+        StudySource(name="demo", manifest=Path("data/demo/manifest.csv")),
+    )
+    val: Literal["group", "video", "extra"] = "group"
+    val_share: float = Field(0.2, gt=0, lt=1)
+
+
+class StudiesParams(Section):
+    """Generalisation studies: where their reports and working files go, and each one's set-up."""
+
+    reports_dir: Path = Path("studies/reports")
+    work_dir: Path = Path("data/studies")
+    experiment: str = "deepfake-studies"
+    leave_one_group_out: LeaveOneGroupOutParams = LeaveOneGroupOutParams()
+    cross_dataset: CrossDatasetParams = CrossDatasetParams()
+
+
+class Params(Section):
+    """Everything in `params.yaml`."""
+
+    paths: PathsParams = PathsParams()
+    demo: DemoParams = DemoParams()
+    download: DownloadParams = DownloadParams()
+    frames: FramesParams = FramesParams()
+    faces: FacesParams = FacesParams()
+    face_images: FaceImagesParams = FaceImagesParams()
+    split: SplitParams = SplitParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    registry: RegistryParams = RegistryParams()
+    schedule: ScheduleParams = ScheduleParams()
+    flow: FlowParams = FlowParams()
+    studies: StudiesParams = StudiesParams()
+
+
+def crop_margin(params: Params, faces_dir: Path) -> float:
+    """The margin the crops in `faces_dir` were cut with: face images' own, else crop_faces'."""
+    if Path(faces_dir) == Path(params.face_images.out_dir):
+        return params.face_images.margin
+    return params.faces.margin
+
+
+class ParamsError(UserError, ValueError):
+    """params.yaml is missing, malformed, or holds an unknown or invalid key."""
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    """Parse and validate params.yaml; errors name the offending key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ParamsError(f"{path}: no such file; run from the project root") from exc
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown key '{where}'")
+            else:
+                problems.append(f"'{where}': {err['msg']}")
+        raise ParamsError(f"{path}: " + "; ".join(problems)) from None
+
+
+def with_overrides(params: Params, overrides: list[str]) -> Params:
+    """`params` with `section.key=value` overrides (values parsed as YAML), re-validated."""
+    data = params.model_dump(mode="json")
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ParamsError(f"override '{item}': expected section.key=value")
+        *parents, leaf = key.strip().split(".")
+        node = data
+        for name in parents:
+            if not isinstance(node.get(name), dict):
+                raise ParamsError(f"override '{item}': unknown key '{key}'")
+            node = node[name]
+        if leaf not in node:
+            raise ParamsError(f"override '{item}': unknown key '{key}'")
+        node[leaf] = yaml.safe_load(text)
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        raise ParamsError(f"overrides {overrides}: {exc.errors()[0]['msg']}") from None

@@ -1,0 +1,339 @@
+"""The pipeline's shape, declared once: every stage's function, params, code, inputs and outputs.
+
+From this table come the DVC stages (`dvc.yaml` is generated from it: `deepfake dvc-yaml`), the
+CLI's stage commands, the Prefect tasks and flow, and the cache keys (`cache_keys`). A stage's
+code is not listed by hand: it is its module and every project module that one imports, read
+from the source (`imports.closure`), so an edit anywhere a stage reaches changes its key and
+makes `dvc repro` redo it. The artifact names every stage and front end uses live here too.
+
+Paths are written as DVC writes them, `${section.key}` over `params.yaml`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deepfake_detector.core.imports import PACKAGE, closure, module_file
+
+if TYPE_CHECKING:
+    from deepfake_detector.core.config import Params
+    from deepfake_detector.core.reports import StageReport
+
+StageFn = Callable[["Params", Path], "StageReport"]
+
+# Artifact names: what the stages write and the front ends read.
+REPORT_NAME = "report.json"  # every stage's report, beside its outputs
+DEMO_MANIFEST = "manifest.csv"
+VIDEOS_TABLE = "videos.csv"
+FRAMES_INDEX = "frames.csv"
+FRAMES_STAMP = "frames.json"  # per-video folder: the frames made and the key that made them
+FACES_INDEX = "faces.csv"
+FACES_STAMP = "faces.json"
+SPLIT_FILE = "split.csv"
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+INFERENCE_FILE = "inference.json"  # how to run the model: sizes, threshold, calibration, origin
+PREDICTIONS_FILE = "predictions.csv"
+VIDEO_PREDICTIONS_FILE = "video_predictions.csv"
+FIGURE_FILE = "evaluation.png"
+CURVES = ("roc_frame.csv", "roc_video.csv", "pr_frame.csv", "pr_video.csv")
+# A study's report folder.
+STUDY_REPORT = "report.md"
+STUDY_FOLDS = "folds.csv"
+STUDY_BREAKDOWN = "breakdown.csv"
+STUDY_PREDICTIONS = "video_predictions.csv"
+STUDY_CANDIDATES = "candidates.csv"
+STUDY_FIGURE = "roc.png"
+STUDY_SUMMARY = "metrics.json"
+
+
+@dataclass(frozen=True)
+class Out:
+    """One output as DVC declares it."""
+
+    path: str
+    kind: str = "outs"  # outs | metrics | plots
+    persist: bool = False  # per-video folders: kept between runs, redone per video
+    cache: bool = True
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: `module` defines a function named `name` taking (params, root)."""
+
+    name: str
+    module: str  # relative to the package, e.g. "stages.train"
+    summary: str
+    params: tuple[str, ...]  # params.yaml sections or dotted keys the stage reads
+    deps: tuple[str, ...]  # input paths
+    outs: tuple[Out, ...]
+    home: str  # the folder its report.json goes to
+    per_video: bool = False  # mapped over videos: the module's PER_VIDEO says how
+    task_name: str = ""  # the Prefect task's name when it differs (one video's work)
+    wanted: str = ""  # a function of the module: does the flow need the stage? (params, root)
+    note: str = ""  # a comment for dvc.yaml
+
+    @property
+    def task(self) -> str:
+        """The Prefect task's name."""
+        return self.task_name or self.name
+
+    @property
+    def module_name(self) -> str:
+        """The module's import name."""
+        return f"{PACKAGE}.{self.module}"
+
+    def function(self) -> StageFn:
+        """The library function (its module imports on first use: TensorFlow is slow)."""
+        fn: StageFn = getattr(import_module(self.module_name), self.name)
+        return fn
+
+    def code(self) -> tuple[str, ...]:
+        """Every project module the stage runs: its module and all that module imports."""
+        return _code(self.module_name)
+
+    def code_files(self) -> tuple[Path, ...]:
+        """The source files of `code()`."""
+        return tuple(module_file(m) for m in self.code())
+
+
+@cache
+def _code(module: str) -> tuple[str, ...]:
+    return tuple(sorted(closure(module)))
+
+
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage(
+            "make_demo_videos",
+            "stages.demo_data",
+            "Make the embedded demo clips and their manifest.",
+            params=("demo", "paths.demo_dir"),
+            deps=(),
+            outs=(Out("${paths.demo_dir}"),),
+            home="${paths.demo_dir}",
+            wanted="makes_the_manifest",  # the flow skips it for another manifest
+        ),
+        Stage(
+            "download_videos",
+            "stages.download",
+            "Fetch and verify every manifest video.",
+            params=("download", "paths.videos_dir"),
+            deps=("${download.manifest}",),
+            outs=(Out("${paths.videos_dir}", persist=True),),
+            home="${paths.videos_dir}",
+            per_video=True,
+            task_name="download_video",
+        ),
+        Stage(
+            "extract_frames",
+            "stages.frames",
+            "Sample frames from every downloaded video.",
+            params=("frames", "paths.videos_dir", "paths.frames_dir"),
+            deps=("${paths.videos_dir}",),
+            outs=(Out("${paths.frames_dir}", persist=True),),
+            home="${paths.frames_dir}",
+            per_video=True,
+        ),
+        Stage(
+            "crop_faces",
+            "stages.faces",
+            "Crop the faces of every video's frames (MTCNN).",
+            params=("faces", "paths.frames_dir", "paths.faces_dir"),
+            deps=("${paths.frames_dir}",),
+            outs=(Out("${paths.faces_dir}", persist=True),),
+            home="${paths.faces_dir}",
+            per_video=True,
+        ),
+        Stage(
+            "split_dataset",
+            "stages.split",
+            "Split the faces by group into train, validation and test.",
+            params=("split", "paths.split_dir"),
+            deps=("${split.faces_dir}/" + FACES_INDEX,),
+            outs=(Out("${paths.split_dir}"),),
+            home="${paths.split_dir}",
+            note="crop_faces' table, or import_faces' (studies/dvc.yaml); split.extra_faces are "
+            "read-only reference sets (a missing one is skipped, said in the report)",
+        ),
+        Stage(
+            "train_model",
+            "stages.train",
+            "Train the detector.",
+            # The crops' margin places the face for self-blended fakes.
+            params=(
+                "train",
+                "split.faces_dir",
+                "face_images.margin",
+                "paths.split_dir",
+                "paths.model_dir",
+            ),
+            deps=("${paths.split_dir}", "${split.faces_dir}"),
+            outs=(Out("${paths.model_dir}"),),
+            home="${paths.model_dir}",
+        ),
+        Stage(
+            "evaluate_model",
+            "stages.evaluate",
+            "Score the test split; choose the threshold and calibration on validation.",
+            # split, face_images, download.manifest and train: what inference.json records of
+            # the data the model learnt from and of its recipe.
+            params=(
+                "evaluate",
+                "split",
+                "train",
+                "face_images",
+                "download.manifest",
+                "paths.split_dir",
+                "paths.model_dir",
+                "paths.evaluation_dir",
+            ),
+            deps=("${paths.model_dir}", "${paths.split_dir}"),
+            outs=(
+                *(
+                    Out(f"${{paths.evaluation_dir}}/{name}")
+                    for name in (PREDICTIONS_FILE, VIDEO_PREDICTIONS_FILE, FIGURE_FILE)
+                ),
+                Out("${paths.evaluation_dir}/" + REPORT_NAME, cache=False),
+                Out("${paths.evaluation_dir}/" + INFERENCE_FILE, cache=False),
+                Out("${paths.evaluation_dir}/" + METRICS_FILE, kind="metrics", cache=False),
+                *(Out(f"${{paths.evaluation_dir}}/{c}", kind="plots", cache=False) for c in CURVES),
+            ),
+            home="${paths.evaluation_dir}",
+        ),
+        Stage(
+            "register_model",
+            "stages.register",
+            "Log and register the model; move the champion alias if it is better.",
+            params=(
+                "registry",
+                "paths.model_dir",
+                "paths.evaluation_dir",
+                "paths.registration_dir",
+            ),
+            deps=(
+                "${paths.model_dir}",
+                "${paths.evaluation_dir}/" + METRICS_FILE,
+                "${paths.evaluation_dir}/" + INFERENCE_FILE,
+            ),
+            # Cached, not committed: a fresh clone has no registration until it registers its own.
+            outs=(Out("${paths.registration_dir}/" + REPORT_NAME),),
+            home="${paths.registration_dir}",
+        ),
+    )
+}
+
+
+def _study_outs(study: str) -> tuple[Out, ...]:
+    folder = f"${{studies.reports_dir}}/${{studies.{study}.name}}"
+    files = (
+        STUDY_REPORT,
+        STUDY_FOLDS,
+        STUDY_BREAKDOWN,
+        STUDY_PREDICTIONS,
+        STUDY_CANDIDATES,
+        STUDY_FIGURE,
+        REPORT_NAME,
+    )
+    return (
+        *(Out(f"{folder}/{name}", cache=False) for name in files),
+        Out(f"{folder}/{STUDY_SUMMARY}", kind="metrics", cache=False),
+    )
+
+
+# The studies (studies/dvc.yaml, run from the project root): apart from the pipeline, so
+# `dvc repro` at the top does not run them. Each is the CLI command of its name.
+STUDY_STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage(
+            "import_faces",
+            "sources.face_images",
+            "Import labelled face crops (e.g. the shared DFD crops) as a faces table.",
+            params=("face_images",),
+            deps=("${face_images.root}",),
+            outs=(Out("${face_images.out_dir}"),),
+            home="${face_images.out_dir}",
+        ),
+        Stage(
+            "leave_one_group_out",
+            "studies.protocols",
+            "Leave one group (actor) out: nested recipe choice, pooled frame AUC.",
+            # split.extra_faces: other people's faces join every fold's training.
+            params=(
+                "train",
+                "evaluate",
+                "split.extra_faces",
+                "split.seed",
+                "studies.leave_one_group_out",
+                "studies.reports_dir",
+            ),
+            deps=("${studies.leave_one_group_out.source.faces}",),
+            outs=_study_outs("leave_one_group_out"),
+            home="${studies.reports_dir}/${studies.leave_one_group_out.name}",
+        ),
+        Stage(
+            "cross_dataset",
+            "studies.protocols",
+            "Train on one source, test on others (other people, other forgeries).",
+            params=(
+                "train",
+                "evaluate",
+                "faces",
+                "frames",
+                "split.extra_faces",
+                "split.seed",
+                "studies.cross_dataset",
+                "studies.reports_dir",
+            ),
+            # Video sources run through download, frames and faces.
+            deps=("${studies.cross_dataset.train.faces}", "data/manifests", "${paths.demo_dir}"),
+            outs=_study_outs("cross_dataset"),
+            home="${studies.reports_dir}/${studies.cross_dataset.name}",
+        ),
+    )
+}
+
+
+def stage(name: str) -> Stage:
+    """The stage called `name`."""
+    if name not in STAGES:
+        raise KeyError(f"unknown stage '{name}'; stages are {', '.join(STAGES)}")
+    return STAGES[name]
+
+
+def stages_until(last: str) -> list[Stage]:
+    """The stages in order, up to and including `last`."""
+    names = list(STAGES)
+    return [STAGES[n] for n in names[: names.index(stage(last).name) + 1]]
+
+
+_VAR = re.compile(r"\$\{([\w.]+)\}")
+
+
+def select(values: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted params key ('paths.model_dir') in a params dump."""
+    node: Any = values
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def resolve(template: str, values: Mapping[str, Any]) -> str:
+    """A DVC path template with its `${...}` filled from a params dump."""
+    return _VAR.sub(lambda m: str(select(values, m.group(1))), template)
+
+
+def dump(params: Params | Mapping[str, Any]) -> Mapping[str, Any]:
+    """Params as DVC sees them: plain JSON values."""
+    if isinstance(params, Mapping):
+        return params
+    return params.model_dump(mode="json")

@@ -1,0 +1,306 @@
+"""The Gradio app: upload a picture or a clip, get a verdict with per-face evidence.
+
+Every answer comes from `predict.Detector`, the same path as the CLI, evaluation and REST.
+Named endpoints for programs: `/predict_image` and `/predict_video` (see `gradio_client`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from deepfake_detector.core.atomic import atomic_path
+from deepfake_detector.inference.gradcam import grad_cams, overlay
+from deepfake_detector.inference.predict import Detector
+from deepfake_detector.sources.images import InputError, is_video, read_image
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+log = logging.getLogger(__name__)
+
+COLOURS = {"fake": (220, 40, 40), "real": (40, 170, 60)}
+HEADLINE = ("video_auc", "frame_auc", "video_eer", "video_log_loss")
+
+
+MAX_SHOWN = 4096  # longest side of the annotated picture sent back to the browser
+
+
+def draw_faces(rgb: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray:
+    """The picture with a box and P(fake) per face (red fake, green real), at most MAX_SHOWN px."""
+    out = rgb.copy()
+    thickness = max(2, round(max(rgb.shape[:2]) / 400))
+    for face in faces:
+        x, y, w, h = face["box"]
+        colour = COLOURS[face["label"]]
+        cv2.rectangle(out, (x, y), (x + w, y + h), colour, thickness)
+        text = f"{face['label']} {face['p_fake']:.2f}"
+        cv2.putText(
+            out,
+            text,
+            (x, max(0, y - 8)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5 * thickness,
+            colour,
+            thickness,
+        )
+    scale = MAX_SHOWN / max(out.shape[:2])
+    if scale < 1:  # image formats for the browser have size limits (WebP: 16383 px a side)
+        size = (max(1, round(out.shape[1] * scale)), max(1, round(out.shape[0] * scale)))
+        out = cv2.resize(out, size, interpolation=cv2.INTER_AREA)
+    return out
+
+
+def heat_strip(tiles: list[tuple[np.ndarray, str]], size: int = 160) -> np.ndarray | None:
+    """Grad-CAM overlays side by side, each captioned with its face number and P(fake)."""
+    if not tiles:
+        return None
+    strip = np.full((size + 24, size * len(tiles), 3), 255, np.uint8)
+    for i, (tile, caption) in enumerate(tiles):
+        strip[24:, i * size : (i + 1) * size] = cv2.resize(tile, (size, size))
+        cv2.putText(
+            strip, caption, (i * size + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1
+        )
+    return strip
+
+
+def verdict_markdown(result: dict[str, Any]) -> str:
+    """One line for people: the verdict, its probability and the answering model."""
+    model = result.get("model") or {}
+    by = (
+        f"{model.get('name')} v{model.get('version')}"
+        if model.get("version")
+        else model.get("source", "")
+    )
+    if result["verdict"] == "error":
+        return f"### Cannot analyse this file\n{result['error']}"
+    if result["verdict"] == "no_face":
+        return f"### No face found\nNothing to judge: no face was detected. (model: {by})"
+    faces = len(result["faces"])
+    return (
+        f"### Verdict: {result['verdict'].upper()} — P(fake) {result['p_fake']:.2f}\n"
+        f"{faces} face(s); threshold {result['threshold']:.2f}; model: {by}"
+    )
+
+
+class Analyser:
+    """The app's callbacks over one Detector."""
+
+    def __init__(self, detector: Detector, max_faces_explained: int = 8) -> None:
+        self.detector = detector
+        self.max_faces_explained = max_faces_explained
+
+    def image(
+        self, path: str | None
+    ) -> tuple[str, np.ndarray | None, np.ndarray | None, dict[str, Any]]:
+        """Image tab: verdict, annotated picture, Grad-CAM per face, the full result."""
+        if not path:
+            return "### Upload an image first", None, None, {}
+        file = Path(path)
+        try:
+            if is_video(file):
+                raise InputError(f"{file.name}: this is a video; use the Video tab")
+            return self._image(file, read_image(file))
+        except InputError as exc:
+            result = self._error(file, str(exc))
+        except Exception as exc:  # an answer, never a stack trace
+            log.warning("%s: could not be analysed", file, exc_info=True)
+            result = self._error(file, f"{file.name}: could not be analysed ({exc!r})")
+        return verdict_markdown(result), None, None, result
+
+    def _image(
+        self, file: Path, rgb: np.ndarray
+    ) -> tuple[str, np.ndarray | None, np.ndarray | None, dict[str, Any]]:
+        scored = self.detector.score_image(rgb)
+        result = {"file": file.name, **self.detector.predict_image_scored(scored)}
+        explained = scored[: self.max_faces_explained]
+        try:  # Grad-CAM needs the Keras model (TensorFlow): absent from a serving install
+            heats = grad_cams(
+                self.detector.model, [f.crop for f in explained], self.detector.config.image_size
+            )
+        except (ImportError, FileNotFoundError) as exc:
+            log.info("no Grad-CAM heat maps: %s", exc)
+            return verdict_markdown(result), draw_faces(rgb, result["faces"]), None, result
+        cams = heat_strip(
+            [
+                (overlay(f.crop, heat), f"face {i}: {f.p_fake:.2f}")
+                for i, (f, heat) in enumerate(zip(explained, heats, strict=True))
+            ]
+        )
+        return verdict_markdown(result), draw_faces(rgb, result["faces"]), cams, result
+
+    def video(self, path: str | None) -> tuple[str, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+        """Video tab: verdict, tracks, the score over time, the full result."""
+        empty_tracks = pd.DataFrame(columns=["track", "p_fake", "label", "faces"])
+        empty_line = pd.DataFrame({"time_s": [], "p_fake": []})
+        if not path:
+            return "### Upload a video first", empty_tracks, empty_line, {}
+        file = Path(path)
+        if not is_video(file):
+            result = self._error(file, f"{file.name}: not a video file; use the Image tab")
+            return verdict_markdown(result), empty_tracks, empty_line, result
+        result = {**self.detector.predict_path(file), "file": file.name}
+        result.pop("path")  # gradio_client takes a "path" key for a file to download
+        if result["verdict"] == "error":
+            return verdict_markdown(result), empty_tracks, empty_line, result
+        tracks = pd.DataFrame(
+            result["tracks"],
+            columns=["track", "p_fake", "label", "faces", "first_frame", "last_frame"],
+        )
+        line = pd.DataFrame(
+            [t for t in result["timeline"] if t["p_fake"] is not None],
+            columns=["frame", "time_s", "p_fake"],
+        )
+        return verdict_markdown(result), tracks, line, result
+
+    def _error(self, file: Path, message: str) -> dict[str, Any]:
+        return {"file": file.name, **self.detector.error_result(file, message)}
+
+
+def header_markdown(detector: Detector) -> str:
+    """Which model answers, and how it scored on its test split."""
+    metrics = detector.config.test_metrics
+    shown = ", ".join(
+        f"{k.replace('_', ' ')} {metrics[k]:.3f}"
+        for k in HEADLINE
+        if isinstance(metrics.get(k), int | float)
+    )
+    info = detector.model_info()
+    lines = [
+        "# Real or fake?",
+        "Upload a picture or a short clip. Every face is found, scored and explained; the "
+        "verdict is **fake** when any face (or, in a video, any tracked person) is.",
+        "",
+        f"Model: **{detector.ref.label()}**" + (f" — test: {shown}" if shown else ""),
+        "",
+        f"What it knows: {info['trained_on']}.",
+    ]
+    study = info["study"]
+    if study.get("pooled_frame_auc") is not None:
+        recipe = "this recipe" if study.get("same_recipe") else "another recipe"
+        lines += [
+            "",
+            f"Study `{study['name']}` ({recipe}): pooled frame AUC "
+            f"{study['pooled_frame_auc']:.3f} on people it never saw.",
+        ]
+    if info["demo"]:
+        lines += [
+            "",
+            "> **This is the demo model.** It learnt from the embedded demo set: synthetic "
+            "identities made from three photographs. Its verdicts say nothing about real "
+            "deepfakes; register a model trained on real data before trusting an answer.",
+        ]
+    return "\n".join(lines)
+
+
+def use_atomic_image_cache() -> None:
+    """Make Gradio write each output picture once, atomically (idempotent).
+
+    Gradio 6.31 writes an output image to a cache path named after its content and rewrites it
+    in place on every request: two users who get the same picture at once (the same upload, an
+    example) can be sent a file while it is being rewritten, a cut-off body. Here a picture
+    already in the cache is left alone, and a new one appears under its name complete.
+    """
+    from gradio import processing_utils
+
+    if processing_utils.save_pil_to_cache.__name__ == "save_pil_to_cache_once":
+        return
+
+    def save_pil_to_cache_once(
+        img: Any, cache_dir: str, name: str = "image", format: str = "webp"
+    ) -> str:
+        data = processing_utils.encode_pil_to_bytes(img, format)
+        target = Path(cache_dir) / processing_utils.hash_bytes(data) / f"{name}.{format}"
+        if not target.exists():
+            with atomic_path(target) as tmp:
+                tmp.write_bytes(data)
+        return str(target.resolve())
+
+    processing_utils.save_pil_to_cache = save_pil_to_cache_once
+
+
+def build_app(
+    detector: Detector, image_examples: list[str], video_examples: list[str]
+) -> gr.Blocks:
+    """The Blocks app with an Image and a Video tab and named API endpoints."""
+    import gradio as gr
+
+    use_atomic_image_cache()
+
+    analyse = Analyser(detector)
+    with gr.Blocks(analytics_enabled=False, title="Deepfake detector") as demo:
+        gr.Markdown(header_markdown(detector))
+        with gr.Tab("Image"):
+            with gr.Row():
+                with gr.Column():
+                    image_in = gr.File(
+                        label="Image (JPEG, PNG, WebP, BMP)", type="filepath", file_types=["image"]
+                    )
+                    image_go = gr.Button("Analyse image", variant="primary")
+                    if image_examples:
+                        gr.Examples(image_examples, inputs=image_in, label="Examples")
+                with gr.Column():
+                    image_verdict = gr.Markdown()
+                    image_boxes = gr.Image(label="Faces", type="numpy", interactive=False)
+            image_cams = gr.Image(
+                label="Grad-CAM: what drove each face's score (red: most)",
+                type="numpy",
+                interactive=False,
+                height=230,
+            )
+            image_json = gr.JSON(label="Result")
+            image_go.click(
+                analyse.image,
+                image_in,
+                [image_verdict, image_boxes, image_cams, image_json],
+                api_name="predict_image",
+            )
+        with gr.Tab("Video"):
+            with gr.Row():
+                with gr.Column():
+                    video_in = gr.File(
+                        label="Video (MP4, AVI, MOV, MKV, WebM)",
+                        type="filepath",
+                        file_types=["video"],
+                    )
+                    video_go = gr.Button("Analyse video", variant="primary")
+                    if video_examples:
+                        gr.Examples(video_examples, inputs=video_in, label="Examples")
+                with gr.Column():
+                    video_verdict = gr.Markdown()
+                    video_tracks = gr.Dataframe(label="Tracked people", interactive=False)
+            video_plot = gr.LinePlot(
+                x="time_s",
+                y="p_fake",
+                title="P(fake) over time",
+                y_lim=[0, 1],
+                label="Score over time",
+            )
+            video_json = gr.JSON(label="Result")
+            video_go.click(
+                analyse.video,
+                video_in,
+                [video_verdict, video_tracks, video_plot, video_json],
+                api_name="predict_video",
+            )
+    return demo
+
+
+def demo_examples(frames_dir: Path, demo_dir: Path) -> tuple[list[str], list[str]]:
+    """Example inputs from the demo set, when the pipeline has made it: real and fake of each."""
+    clips = {
+        label: sorted((demo_dir / "videos" / label).glob("*.mp4"))[:2] for label in ("real", "fake")
+    }
+    videos = [str(p) for label in ("real", "fake") for p in clips[label]]
+    images = [
+        str(frame)
+        for label in ("real", "fake")
+        for clip in clips[label][:1]
+        if (frame := frames_dir / clip.stem / "000000.jpg").exists()
+    ]
+    return images, videos

@@ -1,0 +1,61 @@
+"""Writing the light runtime's files: the classifier and MTCNN's networks as LiteRT flatbuffers.
+
+Runs where TensorFlow is (registration, `deepfake export`); `lite_runtime` reads the files
+without it. The classifier graph holds the bilinear resize of the crops and, when the model
+averages a face with its mirror image, the flip too: the runtime feeds crops and reads P(fake).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from deepfake_detector.core.atomic import atomic_dir
+from deepfake_detector.inference.lite_runtime import CLASSIFIER, NETWORKS
+
+
+def _flatbuffer(model: Any) -> bytes:
+    """A Keras functional model as a flatbuffer (weights frozen into constants)."""
+    import contextlib
+    import io
+
+    import tensorflow as tf
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints every captured tensor
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+def classifier_flatbuffer(model: Any, image_size: int, tta_flip: bool) -> bytes:
+    """The Keras classifier with its input resize (and mirror average) as one LiteRT graph."""
+    import keras
+
+    crops = keras.Input((None, None, 3), name="crops")
+    # The same bilinear resize as the training input pipeline and the TensorFlow path.
+    x = keras.layers.Resizing(image_size, image_size, interpolation="bilinear")(crops)
+    p = model(x)
+    if tta_flip:
+        p = (p + model(keras.ops.flip(x, axis=2))) / 2.0
+    return _flatbuffer(keras.Model(crops, p))
+
+
+def mtcnn_flatbuffers() -> dict[str, bytes]:
+    """PNet (any image size), RNet (24 px patches) and ONet (48 px) of the `mtcnn` package."""
+    import keras
+    from mtcnn import MTCNN
+
+    networks = dict(zip(NETWORKS, (stage._model for stage in MTCNN().stages), strict=True))
+    sizes = {"pnet": None, "rnet": 24, "onet": 48}
+    out = {}
+    for key, network in networks.items():  # mtcnn 1.0 (pinned) keeps them in `_model`
+        x = keras.Input((sizes[key], sizes[key], 3), name="x")
+        out[key] = _flatbuffer(keras.Model(x, network(x)))
+    return out
+
+
+def write_lite_files(model: Any, image_size: int, tta_flip: bool, folder: Path) -> Path:
+    """Write the four .tflite files into `folder` (whole or not at all); return it."""
+    with atomic_dir(folder) as tmp:
+        (tmp / CLASSIFIER).write_bytes(classifier_flatbuffer(model, image_size, tta_flip))
+        for key, data in mtcnn_flatbuffers().items():
+            (tmp / NETWORKS[key]).write_bytes(data)
+    return folder

@@ -1,0 +1,400 @@
+"""The one inference path: images and videos to verdicts with per-face evidence.
+
+Used by evaluation, the CLI, the Gradio app and the MLflow model served over REST. Faces are
+found with the detector settings the model was trained with; every face is scored; P(fake) is
+calibrated on the validation split; the verdict is `fake` when any face (image) or any tracked
+person (video) reaches the threshold, `no_face` when there is no face at all — the whole picture
+is never scored in place of a face.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import cv2
+import numpy as np
+
+from deepfake_detector.core.config import FacesParams, FramesParams
+from deepfake_detector.core.dag import INFERENCE_FILE
+from deepfake_detector.core.model_ref import ModelRef
+from deepfake_detector.inference.tracks import link_tracks, video_score
+from deepfake_detector.learning.calibration import Calibration
+from deepfake_detector.sources.face_detection import (
+    DETECT_BATCH,
+    Detection,
+    MtcnnDetector,
+    crop_face,
+)
+from deepfake_detector.sources.images import InputError, is_video, read_image, read_rgb
+from deepfake_detector.sources.video_reader import VideoReadError, sample_frames
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+
+REGISTERED_KERAS_FILE = Path("data") / "model.keras"  # inside a registered model's folder
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Everything besides the weights that a verdict depends on; stored with the model."""
+
+    image_size: int
+    faces: FacesParams
+    frames: FramesParams
+    calibration: Calibration
+    test_metrics: dict[str, Any] = field(default_factory=dict)
+    tta_flip: bool = False  # score each face and its mirror image, average the two
+    # What the model learnt from (face_sets.training_summary) and the study score of its recipe.
+    training: dict[str, Any] = field(default_factory=dict)
+    study: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view."""
+        return {
+            "image_size": self.image_size,
+            "faces": self.faces.model_dump(mode="json"),
+            "frames": self.frames.model_dump(mode="json"),
+            "calibration": self.calibration.to_dict(),
+            "test_metrics": self.test_metrics,
+            "tta_flip": self.tta_flip,
+            "training": self.training,
+            "study": self.study,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InferenceConfig:
+        """Parse `to_dict` output."""
+        return cls(
+            image_size=int(data["image_size"]),
+            faces=FacesParams(**data["faces"]),
+            frames=FramesParams(**data["frames"]),
+            calibration=Calibration(**data["calibration"]),
+            test_metrics=data.get("test_metrics", {}),
+            tta_flip=bool(data.get("tta_flip", False)),
+            training=data.get("training", {}),
+            study=data.get("study", {}),
+        )
+
+    @classmethod
+    def read(cls, path: Path) -> InferenceConfig:
+        """Load from a JSON file."""
+        return cls.from_dict(json.loads(path.read_text()))
+
+
+@dataclass
+class FaceScore:
+    """One scored face."""
+
+    box: tuple[int, int, int, int]
+    confidence: float
+    p_fake: float
+    crop: np.ndarray = field(repr=False)
+
+
+class Detector:
+    """A trained classifier with its face detector, calibration and threshold.
+
+    Two runtimes answer the same way (tested): LiteRT when the model folder has the `.tflite`
+    files (`lite_dir`; TensorFlow is then never imported, except for a Grad-CAM heat map, which
+    loads the Keras model from `keras_path` when first asked), else TensorFlow with `model`.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model | None,
+        config: InferenceConfig,
+        ref: ModelRef,
+        batch_size: int = BATCH,
+        *,
+        lite_dir: Path | None = None,
+        keras_path: Path | None = None,
+    ) -> None:
+        if model is None and lite_dir is None:
+            raise ValueError("a Detector needs a Keras model or a folder of LiteRT files")
+        self.batch_size = batch_size
+        self._model = model
+        self.config = config
+        self.ref = ref
+        self.lite_dir = lite_dir
+        self.keras_path = keras_path
+        self.runtime = "litert" if lite_dir is not None else "tensorflow"
+
+    @property
+    def model(self) -> keras.Model:
+        """The Keras model (Grad-CAM, TFLite export); loaded on first use under LiteRT."""
+        if self._model is None:
+            from deepfake_detector.learning.model import load_model
+
+            if self.keras_path is None or not self.keras_path.is_file():
+                raise FileNotFoundError("this detector has no Keras model (LiteRT files only)")
+            self._model = load_model(self.keras_path)
+        return self._model
+
+    @cached_property
+    def _infer(self) -> Callable[[np.ndarray], np.ndarray]:
+        """Crops (float32, one size) to uncalibrated P(fake), on the detector's runtime."""
+        if self.lite_dir is not None:
+            from deepfake_detector.inference.lite_runtime import LiteClassifier
+
+            return LiteClassifier(self.lite_dir)
+        import tensorflow as tf
+
+        model, size, flip = self.model, self.config.image_size, self.config.tta_flip
+
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+            reduce_retracing=True,
+        )
+        def infer(batch: tf.Tensor) -> tf.Tensor:
+            # The same bilinear resize as the training input pipeline.
+            x = tf.image.resize(batch, [size, size])
+            p = model(x, training=False)
+            if flip:
+                p = (p + model(tf.reverse(x, axis=[2]), training=False)) / 2.0
+            return p
+
+        return lambda batch: infer(batch).numpy().ravel()
+
+    def model_info(self) -> dict[str, Any]:
+        """Which model answered, what it learnt from, and how its recipe scored in the study."""
+        return {
+            **self.ref.to_dict(),
+            "runtime": self.runtime,
+            "trained_on": self.config.training.get("summary", "not recorded"),
+            "demo": bool(self.config.training.get("demo", False)),
+            "training": self.config.training.get("datasets", {}),
+            "study": self.config.study,
+            "test_metrics": self.config.test_metrics,
+        }
+
+    @cached_property
+    def face_detector(self) -> MtcnnDetector:
+        """MTCNN with the settings the model was trained with."""
+        if self.lite_dir is not None:
+            from deepfake_detector.inference.lite_runtime import LiteMtcnn
+
+            return MtcnnDetector(self.config.faces, LiteMtcnn(self.lite_dir))
+        return MtcnnDetector(self.config.faces)
+
+    @property
+    def threshold(self) -> float:
+        """P(fake) at or above which a face, person or video is called fake."""
+        return self.config.calibration.threshold
+
+    def raw_scores(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Uncalibrated network output for RGB crops (any size, resized like in training)."""
+        if not crops:
+            return np.zeros(0)
+        out = []
+        for start in range(0, len(crops), self.batch_size):
+            batch = np.stack(crops[start : start + self.batch_size]).astype(np.float32)
+            out.append(self._infer(batch))
+        return np.concatenate(out)
+
+    def scores(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Calibrated P(fake) of RGB crops."""
+        return self.config.calibration.apply(self.raw_scores(crops)) if crops else np.zeros(0)
+
+    def crop(self, rgb: np.ndarray, detection: Detection) -> np.ndarray:
+        """The face crop exactly as training made it (margin, clamping, size)."""
+        f = self.config.faces
+        return crop_face(rgb, detection.box, f.margin, f.crop_size)
+
+    def score_image(self, rgb: np.ndarray) -> list[FaceScore]:
+        """Find, crop and score every face of one RGB image."""
+        return self.score_detections(rgb, self.face_detector.detect([rgb])[0])
+
+    def score_detections(self, rgb: np.ndarray, detections: list[Detection]) -> list[FaceScore]:
+        """Crop and score faces already found in one RGB image."""
+        crops = [self.crop(rgb, d) for d in detections]
+        p = self.scores(crops)
+        return [
+            FaceScore(d.box, d.confidence, float(s), c)
+            for d, s, c in zip(detections, p, crops, strict=True)
+        ]
+
+    def label(self, p: float | None) -> str:
+        """`fake`, `real`, or `no_face` when there is no score."""
+        if p is None:
+            return "no_face"
+        return "fake" if p >= self.threshold else "real"
+
+    def predict_image(self, rgb: np.ndarray) -> dict[str, Any]:
+        """Verdict on one RGB image: fake when any face is fake; no_face without a face."""
+        return self.predict_image_scored(self.score_image(rgb))
+
+    def predict_image_scored(self, faces: list[FaceScore]) -> dict[str, Any]:
+        """The image verdict for faces already scored (so callers can reuse the crops)."""
+        p = max((f.p_fake for f in faces), default=None)
+        return {
+            "kind": "image",
+            "verdict": self.label(p),
+            "p_fake": p,
+            "threshold": self.threshold,
+            "faces": [_face_json(f, self.label(f.p_fake)) for f in faces],
+            "model": self.model_info(),
+        }
+
+    def predict_video(self, path: Path, frames: int | None = None) -> dict[str, Any]:
+        """Verdict on a video: sampled frames, faces linked into tracks, fake when any track is."""
+        sampling = self.config.frames.model_copy(update={"count": frames} if frames else {})
+        try:
+            fps, frame_count, picked = sample_frames(path, sampling)
+        except VideoReadError as exc:
+            raise InputError(str(exc)) from exc
+        found: list[tuple[int, float, FaceScore]] = []
+        timeline = []
+        for start in range(0, len(picked), DETECT_BATCH):  # frames of one size: one MTCNN batch
+            chunk = picked[start : start + DETECT_BATCH]
+            rgbs = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) for _, bgr in chunk]
+            detections = self.face_detector.detect(rgbs)
+            for (index, _), rgb, found_here in zip(chunk, rgbs, detections, strict=True):
+                faces = self.score_detections(rgb, found_here)
+                time_s = round(index / fps, 3) if fps else 0.0
+                found += [(index, time_s, f) for f in faces]
+                p = max((f.p_fake for f in faces), default=None)
+                timeline.append({"frame": index, "time_s": time_s, "p_fake": p})
+        position = {index: n for n, (index, _) in enumerate(picked)}
+        tracks, assignment = link_tracks([(position[i], f.box, f.p_fake) for i, _, f in found])
+        p = video_score(tracks)
+        return {
+            "kind": "video",
+            "verdict": self.label(p),
+            "p_fake": p,
+            "threshold": self.threshold,
+            "frames_sampled": len(picked),
+            "frame_count": frame_count,
+            "fps": fps,
+            "frames_without_face": sum(1 for t in timeline if t["p_fake"] is None),
+            "faces": [
+                {**_face_json(f, self.label(f.p_fake)), "frame": i, "time_s": t, "track": track}
+                for (i, t, f), track in zip(found, assignment, strict=True)
+            ],
+            "tracks": [
+                {
+                    "track": t.track,
+                    "p_fake": t.p_fake,
+                    "label": self.label(t.p_fake),
+                    "faces": len(t.scores),
+                    "first_frame": t.frames[0],
+                    "last_frame": t.frames[-1],
+                }
+                for t in tracks
+            ],
+            "timeline": timeline,
+            "model": self.model_info(),
+        }
+
+    def error_result(self, path: Path, message: str) -> dict[str, Any]:
+        """The answer for an input that cannot be judged: verdict `error` and the reason."""
+        return {
+            "kind": "video" if is_video(path) else "image",
+            "verdict": "error",
+            "p_fake": None,
+            "faces": [],
+            "error": message,
+            "model": self.model_info(),
+        }
+
+    def predict_path(self, path: Path, frames: int | None = None) -> dict[str, Any]:
+        """Verdict on an image or video file; an unreadable file gives verdict `error`."""
+        try:
+            if is_video(path):
+                result = self.predict_video(path, frames)
+            else:
+                result = self.predict_image(read_image(path))
+        except (InputError, OSError) as exc:
+            result = self.error_result(path, str(exc))
+        except Exception as exc:  # no input may stop a batch: this one answers with its error
+            log.warning("%s: could not be analysed", path, exc_info=True)
+            result = self.error_result(path, f"{path.name}: could not be analysed ({exc!r})")
+        return {"path": str(path), **result}
+
+
+def _face_json(face: FaceScore, label: str) -> dict[str, Any]:
+    return {
+        "box": list(face.box),
+        "confidence": round(face.confidence, 5),
+        "p_fake": face.p_fake,
+        "label": label,
+    }
+
+
+Runtime = Literal["auto", "litert", "tensorflow"]
+
+
+def load_detector(
+    source: str | Path,
+    config_path: Path | None = None,
+    runtime: Runtime = "auto",
+    tracking_uri: str | None = None,
+) -> Detector:
+    """A Detector from a registry URI (`models:/name@alias`, `models:/name/3`) or a local model.
+
+    A local `.keras` file needs its `inference.json`: given, beside the file, or in the folder.
+    `runtime`: auto takes LiteRT when the model has its `.tflite` files (a `lite/` folder beside
+    the Keras file), else TensorFlow. A registry URI is resolved straight from a SQLite tracking
+    store when it can be (`registry_lookup`), else through MLflow (`tracking_uri` or MLflow's).
+    """
+    text = str(source)
+    if text.startswith(("models:/", "runs:/")):
+        from deepfake_detector.inference.registry_lookup import resolve
+
+        folder, ref = resolve(text, tracking_uri)
+        return detector_of_model_dir(folder, ref, runtime)
+    keras_path = Path(source)
+    if keras_path.is_dir():
+        keras_path = keras_path / "model.keras"
+    candidates = [config_path] if config_path else [keras_path.parent / INFERENCE_FILE]
+    found = next((c for c in candidates if c is not None and c.is_file()), None)
+    if found is None:
+        if not keras_path.is_file():
+            raise FileNotFoundError(f"no model at {keras_path}")
+        raise FileNotFoundError(f"no {INFERENCE_FILE} for {keras_path}: give it (--config)")
+    ref = ModelRef(source=str(keras_path))
+    return _detector(keras_path, found, keras_path.parent, ref, runtime)
+
+
+def detector_of_model_dir(folder: Path, ref: ModelRef, runtime: Runtime = "auto") -> Detector:
+    """The detector of a registered model's folder (MLmodel, data/model.keras, lite/, ...)."""
+    return _detector(folder / REGISTERED_KERAS_FILE, folder / INFERENCE_FILE, folder, ref, runtime)
+
+
+def _detector(
+    keras_path: Path, config: Path, beside: Path, ref: ModelRef, runtime: Runtime
+) -> Detector:
+    """LiteRT when `beside/lite` has the files (unless TensorFlow is asked for), else Keras."""
+    from deepfake_detector.inference.lite_runtime import LITE_DIR, has_lite_files
+
+    lite = beside / LITE_DIR
+    settings = InferenceConfig.read(config)
+    if runtime != "tensorflow" and has_lite_files(lite):
+        return Detector(None, settings, ref, lite_dir=lite, keras_path=keras_path)
+    if runtime == "litert":
+        raise FileNotFoundError(f"no LiteRT files for {keras_path} (looked in {lite})")
+    if not keras_path.is_file():
+        raise FileNotFoundError(f"no model at {keras_path}")
+    from deepfake_detector.learning.model import load_model
+
+    return Detector(load_model(keras_path), settings, ref, keras_path=keras_path)
+
+
+CHUNK = 256  # face crops read and scored at a time
+
+
+def score_files(detector: Detector, files: list[Path]) -> np.ndarray:
+    """Uncalibrated P(fake) of face-crop files, through the one inference path."""
+    out = []
+    for start in range(0, len(files), CHUNK):
+        crops = [read_rgb(f) for f in files[start : start + CHUNK]]
+        out.append(detector.raw_scores([c for c in crops if c is not None]))
+    return np.concatenate(out) if out else np.zeros(0)

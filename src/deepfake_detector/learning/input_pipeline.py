@@ -1,0 +1,128 @@
+"""tf.data pipelines of face crops: decode, resize, augment (train only), batch, prefetch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from deepfake_detector.core.config import AugmentParams
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+
+def _blur(image: tf.Tensor) -> tf.Tensor:
+    """3x3 or 5x5 Gaussian blur, as a depthwise convolution."""
+    import tensorflow as tf
+
+    sigma = tf.random.uniform([], 0.5, 1.5)
+    x = tf.range(-2.0, 3.0)
+    k = tf.exp(-(x**2) / (2.0 * sigma**2))
+    k = k / tf.reduce_sum(k)
+    kernel = tf.tile((k[:, None] * k[None, :])[:, :, None, None], [1, 1, 3, 1])
+    out = tf.nn.depthwise_conv2d(image[None], kernel, strides=[1, 1, 1, 1], padding="SAME")
+    return out[0]
+
+
+def augment(image: tf.Tensor, params: AugmentParams) -> tf.Tensor:
+    """Flip, brightness/contrast, blur and JPEG re-compression on one 0..255 float image."""
+    import tensorflow as tf
+
+    if params.flip:
+        image = tf.image.random_flip_left_right(image)
+    if params.brightness > 0:
+        image = tf.image.random_brightness(image, params.brightness * 255.0)
+    if params.contrast > 0:
+        image = tf.image.random_contrast(image, 1 - params.contrast, 1 + params.contrast)
+    image = tf.clip_by_value(image, 0.0, 255.0)
+    if params.blur_prob > 0:
+        image = tf.cond(
+            tf.random.uniform([]) < params.blur_prob, lambda: _blur(image), lambda: image
+        )
+    if params.jpeg_prob > 0:
+
+        def recompress() -> tf.Tensor:
+            quality = tf.random.uniform(
+                [], params.jpeg_quality_min, params.jpeg_quality_max + 1, dtype=tf.int32
+            )
+            return tf.cast(
+                tf.image.adjust_jpeg_quality(tf.cast(image, tf.uint8), quality), tf.float32
+            )
+
+        image = tf.cond(tf.random.uniform([]) < params.jpeg_prob, recompress, lambda: image)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def face_dataset(
+    files: list[Path],
+    labels: np.ndarray,
+    image_size: int,
+    batch_size: int,
+    *,
+    augment_params: AugmentParams | None = None,
+    shuffle_seed: int | None = None,
+    blend: np.ndarray | None = None,
+    ellipses: np.ndarray | None = None,
+) -> tf.data.Dataset:
+    """Batches of (image 0..255 float32, label) for training and validation.
+
+    Rows whose `blend` flag is set become self-blended pseudo-fakes of their image
+    (`synthetic.self_blend`, face ellipse from `ellipses`), made before augmentation so both
+    classes are augmented alike; their seeds follow `shuffle_seed` (the same seed, the same
+    batches).
+    """
+    import tensorflow as tf
+
+    from deepfake_detector.learning.synthetic import DEFAULT_ELLIPSE, self_blend
+
+    n = len(files)
+    if blend is None:
+        blend = np.zeros(n, bool)
+    if ellipses is None:
+        ellipses = np.tile(np.array(DEFAULT_ELLIPSE, "float32"), (n, 1))
+    columns = (
+        tf.data.Dataset.from_tensor_slices([str(f) for f in files]),
+        tf.data.Dataset.from_tensor_slices(labels.astype("float32")),
+        tf.data.Dataset.from_tensor_slices(np.asarray(blend, bool)),
+        tf.data.Dataset.from_tensor_slices(np.asarray(ellipses, "float32")),
+    )
+    ds = tf.data.Dataset.zip(columns)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
+
+    def decode(path: tf.Tensor) -> tf.Tensor:
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size])
+
+    def augmented(image: tf.Tensor) -> tf.Tensor:
+        return image if augment_params is None else augment(image, augment_params)
+
+    if not np.asarray(blend, bool).any():  # no pseudo-fakes: no seeds, no branch per image
+        ds = ds.map(
+            lambda path, y, *_: (augmented(decode(path)), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    seeds = tf.data.Dataset.random(
+        seed=0 if shuffle_seed is None else shuffle_seed, rerandomize_each_iteration=True
+    ).batch(2)
+    ds = tf.data.Dataset.zip(ds, seeds)
+
+    def load(
+        path: tf.Tensor, y: tf.Tensor, fake: tf.Tensor, ellipse: tf.Tensor, seed: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        image = decode(path)
+        image = tf.cond(
+            fake,
+            lambda: self_blend(image, ellipse, seed, image_size)[0],
+            lambda: tf.ensure_shape(image, [image_size, image_size, 3]),
+        )
+        return augmented(image), y
+
+    ds = ds.map(
+        lambda row, seed: load(row[0], row[1], row[2], row[3], seed),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,119 @@
+"""The classifier: MobileNetV2 base (ImageNet weights), its own input scaling, a binary head."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deepfake_detector.core.config import TrainParams
+from deepfake_detector.core.errors import UserError
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+
+KERAS_IMAGENET_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+
+
+class WeightsError(UserError, RuntimeError):
+    """The chosen base weights cannot be had."""
+
+
+class FeatureLayerError(UserError, ValueError):
+    """`train.feature_layer` names no layer of MobileNetV2."""
+
+
+def keras_cache_file() -> Path:
+    """Where Keras keeps its downloaded ImageNet weights for MobileNetV2 (no top)."""
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return home / "models" / KERAS_IMAGENET_FILE
+
+
+def _remedies() -> str:
+    return (
+        "Either set train.base_weights to the path of a MobileNetV2 no-top weights file "
+        "(for example mobilenet_v2_1.0_224_no_top.weights.h5), or set train.imagenet_file to "
+        "such a file, or let Keras download its ImageNet weights on a machine with internet "
+        f"(it caches them at {keras_cache_file()}). "
+        "Use train.base_weights: none to train from scratch."
+    )
+
+
+def resolve_base_weights(params: TrainParams) -> str | None:
+    """Turn `train.base_weights` into what Keras accepts: 'imagenet', a file path, or None."""
+    choice = params.base_weights.strip()
+    if choice.lower() == "none":
+        return None
+    if choice.lower() == "imagenet":
+        if keras_cache_file().exists():
+            return "imagenet"
+        if params.imagenet_file is not None and Path(params.imagenet_file).is_file():
+            log.info("ImageNet weights from the local file %s", params.imagenet_file)
+            return str(params.imagenet_file)
+        return (
+            "imagenet"  # Keras will try to download; build_model turns a failure into WeightsError
+        )
+    path = Path(choice)
+    if not path.is_file():
+        raise WeightsError(f"train.base_weights: no such file {path}. {_remedies()}")
+    return str(path)
+
+
+def build_model(params: TrainParams) -> keras.Model:
+    """MobileNetV2 (no top, up to `feature_layer`) behind its [-1, 1] scaling, then pooling,
+    dropout, sigmoid."""
+    import keras
+
+    weights = resolve_base_weights(params)
+    shape = (params.image_size, params.image_size, 3)
+    try:
+        base = keras.applications.MobileNetV2(input_shape=shape, include_top=False, weights=weights)
+    except Exception as exc:  # Keras raises many kinds for a failed download or a bad file
+        raise WeightsError(
+            f"cannot load MobileNetV2 weights '{weights}': {exc}. {_remedies()}"
+        ) from exc
+    if params.feature_layer != base.layers[-1].name:
+        try:
+            cut = base.get_layer(params.feature_layer).output
+        except ValueError as exc:
+            raise FeatureLayerError(
+                f"train.feature_layer: MobileNetV2 has no layer '{params.feature_layer}' "
+                "(e.g. block_13_expand_relu, out_relu)"
+            ) from exc
+        base = keras.Model(base.input, cut, name=f"{base.name}_to_{params.feature_layer}")
+    base.trainable = False
+    inputs = keras.Input(shape=shape, name="image")  # RGB, 0..255
+    # Exactly keras.applications.mobilenet_v2.preprocess_input (x / 127.5 - 1), as a layer so the
+    # saved model needs no custom code and loads in Keras' safe mode.
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess_input")(inputs)
+    x = base(x, training=False)  # batch-norm statistics stay those of ImageNet while fine-tuning
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dropout(params.dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="p_fake")(x)
+    return keras.Model(inputs, outputs, name="deepfake_detector")
+
+
+def base_of(model: keras.Model) -> keras.Model:
+    """The MobileNetV2 sub-model inside `model`."""
+    return next(layer for layer in model.layers if layer.name.startswith("mobilenetv2"))
+
+
+def unfreeze_top(model: keras.Model, n_layers: int) -> None:
+    """Make the top `n_layers` of the base trainable; batch-norm layers stay frozen."""
+    import keras
+
+    base = base_of(model)
+    base.trainable = True
+    cut = len(base.layers) - n_layers
+    for i, layer in enumerate(base.layers):
+        layer.trainable = i >= cut and not isinstance(layer, keras.layers.BatchNormalization)
+
+
+def load_model(path: Path) -> keras.Model:
+    """Load a saved detector in Keras' safe mode (no arbitrary code runs)."""
+    import keras
+
+    return keras.models.load_model(path, safe_mode=True, compile=False)

@@ -1,0 +1,320 @@
+"""`evaluate_model`: frame- and video-level scores of the trained detector on the test split."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from deepfake_detector.core import cache_keys
+from deepfake_detector.core.atomic import atomic_path, write_json
+from deepfake_detector.core.config import EvaluateParams, Params, crop_margin
+from deepfake_detector.core.dag import (
+    INFERENCE_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PREDICTIONS_FILE,
+    VIDEO_PREDICTIONS_FILE,
+)
+from deepfake_detector.core.reports import StageReport
+from deepfake_detector.inference.predict import Detector, InferenceConfig, ModelRef, score_files
+from deepfake_detector.inference.tracks import link_tracks, video_score
+from deepfake_detector.learning.calibration import Calibration, fit_calibration
+from deepfake_detector.learning.metrics import curves, metrics_with_intervals
+from deepfake_detector.learning.model import load_model
+from deepfake_detector.sources.face_sets import read_split
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+
+DESCRIPTIVE = ("dataset", "method")  # optional columns carried to frame and video scores
+
+
+def frame_scores(faces: pd.DataFrame) -> pd.DataFrame:
+    """A frame's score is its most suspicious face (a frame is fake if any face in it is)."""
+    extra = {c: (c, "first") for c in DESCRIPTIVE if c in faces}
+    return faces.groupby(["video_id", "frame_index"], as_index=False).agg(
+        label=("label", "first"), group=("group", "first"), **extra, p_fake=("p_fake", "max")
+    )
+
+
+def video_scores(faces: pd.DataFrame) -> pd.DataFrame:
+    """A video's score: faces linked into tracks, the most suspicious track (see tracks.py)."""
+    rows = []
+    for video_id, faces_of in faces.groupby("video_id", sort=True):
+        position = {f: n for n, f in enumerate(sorted(faces_of["frame_index"].unique()))}
+        items = [
+            (position[r.frame_index], (int(r.x), int(r.y), int(r.w), int(r.h)), float(r.p_fake))
+            for r in faces_of.itertuples()
+        ]
+        tracks, _ = link_tracks(items)
+        rows.append(
+            {
+                "video_id": video_id,
+                "label": faces_of["label"].iloc[0],
+                "group": faces_of["group"].iloc[0],
+                **{c: faces_of[c].iloc[0] for c in DESCRIPTIVE if c in faces_of},
+                "p_fake": video_score(tracks),
+                "tracks": len(tracks),
+                "frames": faces_of["frame_index"].nunique(),
+            }
+        )
+    extra = [c for c in DESCRIPTIVE if c in faces]
+    columns = ["video_id", "label", "group", *extra, "p_fake", "tracks", "frames"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _clean(obj: Any) -> Any:
+    """NaN is not JSON: write null instead."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    return obj
+
+
+def plot_figures(out_dir: Path, level_curves: dict[str, tuple[dict, dict]], metrics: dict) -> None:
+    """ROC, precision-recall and confusion-matrix PNGs for people."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for level, (roc, pr) in level_curves.items():
+        auc = metrics[level]["auc"]
+        axes[0].plot(roc["fpr"], roc["tpr"], label=f"{level} (AUC {auc:.3f})")
+        axes[1].plot(
+            pr["recall"], pr["precision"], label=f"{level} (AP {metrics[level]['ap']:.3f})"
+        )
+    axes[0].plot([0, 1], [0, 1], "k:", lw=0.8)
+    axes[0].set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    axes[1].set(xlabel="recall", ylabel="precision", title="Precision-recall")
+    for ax in axes[:2]:
+        ax.legend(loc="lower right")
+    cm = metrics["video"]["confusion_matrix"]
+    grid = np.array([[cm["tn"], cm["fp"]], [cm["fn"], cm["tp"]]])
+    axes[2].imshow(grid, cmap="Blues")
+    for (i, j), v in np.ndenumerate(grid):
+        axes[2].text(j, i, str(v), ha="center", va="center", fontsize=14)
+    axes[2].set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["real", "fake"],
+        yticklabels=["real", "fake"],
+        xlabel="predicted",
+        ylabel="true",
+        title="Video-level confusion matrix",
+    )
+    fig.tight_layout()
+    with atomic_path(out_dir / "evaluation.png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def uncalibrated_detector(
+    model: keras.Model, params: Params, margin: float, source: str
+) -> Detector:
+    """A detector for a freshly trained model: params' settings, crops cut with `margin`, no
+    calibration yet (`assess` fits it on validation data)."""
+    config = InferenceConfig(
+        params.train.image_size,
+        params.faces.model_copy(update={"margin": margin}),
+        params.frames,
+        Calibration(),
+        tta_flip=params.evaluate.tta_flip,
+    )
+    return Detector(model, config, ModelRef(source=source), params.evaluate.batch_size)
+
+
+@dataclass
+class Assessment:
+    """Calibration fitted on val; test faces, frames and videos scored; metrics with intervals."""
+
+    calibration: Calibration
+    val: pd.DataFrame
+    test: pd.DataFrame
+    frames: pd.DataFrame
+    videos: pd.DataFrame
+    metrics: dict[str, dict]
+    warnings: list[str]
+
+
+def assess(
+    detector: Detector,
+    val: pd.DataFrame,
+    test: pd.DataFrame,
+    params: EvaluateParams,
+    seed: int = 0,
+) -> Assessment:
+    """Score val and test face crops (column `path`), calibrate on val, measure on test.
+
+    The one evaluation recipe, used by `evaluate_model` and by the generalisation studies.
+    Frame-level intervals resample whole videos; video-level ones resample videos.
+    """
+    val, test = val.copy(), test.copy()
+    val["p_raw"] = score_files(detector, list(val["path"]))
+    test["p_raw"] = score_files(detector, list(test["path"]))
+    fixed = None if params.threshold == "auto" else float(params.threshold)
+    val_frames = frame_scores(val.assign(p_fake=val["p_raw"]))
+    calibration = fit_calibration(
+        (val_frames["label"] == "fake").to_numpy(int), val_frames["p_fake"].to_numpy(), fixed
+    )
+    if not params.calibrate:
+        calibration = Calibration(threshold=calibration.threshold, fitted_on=calibration.fitted_on)
+    test["p_fake"] = calibration.apply(test["p_raw"].to_numpy()) if len(test) else []
+    frames, videos = frame_scores(test), video_scores(test)
+    metrics: dict[str, dict] = {}
+    warnings = []
+    for level, table in {"frame": frames, "video": videos}.items():
+        y = (table["label"] == "fake").to_numpy(int)
+        metrics[level] = metrics_with_intervals(
+            y,
+            table["p_fake"].to_numpy(float),
+            calibration.threshold,
+            table["video_id"].to_numpy(),
+            n_resamples=params.bootstrap,
+            seed=seed,
+        )
+        if metrics[level]["n_fake"] in (0, len(y)):
+            warnings.append(f"{level}: test split holds one class")
+    return Assessment(calibration, val, test, frames, videos, metrics, warnings)
+
+
+def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
+    """Stage: fit calibration and threshold on val; score test; write metrics, curves, figures."""
+    report = StageReport("evaluate_model")
+    report.details["key"] = cache_keys.stage_key("evaluate_model", params, root)
+    table = read_split(params, root)
+    model = load_model(root / params.paths.model_dir / MODEL_FILE)
+    # Images are cropped at inference the way the training crops were cut.
+    margin = crop_margin(params, params.split.faces_dir)
+    detector = uncalibrated_detector(model, params, margin, str(params.paths.model_dir))
+    uncalibrated = detector.config
+    result = assess(
+        detector,
+        table[table["split"] == "val"],
+        table[table["split"] == "test"],
+        params.evaluate,
+        seed=params.split.seed,
+    )
+    metrics, calibration, test = result.metrics, result.calibration, result.test
+    report.details["warnings"] = result.warnings
+    level_curves = {
+        level: curves_of(table)
+        for level, table in {"frame": result.frames, "video": result.videos}.items()
+    }
+    out_dir = root / params.paths.evaluation_dir
+    write_json(out_dir / METRICS_FILE, _clean(metrics))
+    config = replace(
+        uncalibrated,
+        calibration=calibration,
+        test_metrics=_clean(_summary(metrics)),
+        training=what_it_learnt(params, table[table["split"] == "train"]),
+        study=study_score(params, root),
+    )
+    write_json(out_dir / INFERENCE_FILE, config.to_dict())
+    with atomic_path(out_dir / PREDICTIONS_FILE) as tmp:
+        test.drop(columns=["path", "y"]).to_csv(tmp, index=False)
+    with atomic_path(out_dir / VIDEO_PREDICTIONS_FILE) as tmp:
+        result.videos.to_csv(tmp, index=False)
+    for level, (roc, pr) in level_curves.items():
+        with atomic_path(out_dir / f"roc_{level}.csv") as tmp:
+            pd.DataFrame(roc).to_csv(tmp, index=False)
+        with atomic_path(out_dir / f"pr_{level}.csv") as tmp:
+            pd.DataFrame(pr).to_csv(tmp, index=False)
+    plot_figures(out_dir, level_curves, metrics)
+    report.count("val_faces", len(result.val))
+    report.count("test_faces", len(test))
+    report.count("test_frames", len(result.frames))
+    report.count("test_videos", len(result.videos))
+    report.details["calibration"] = calibration.to_dict()
+    report.details["video_auc"] = metrics["video"]["auc"]
+    report.details["training"] = config.training
+    report.details["study"] = config.study
+    report.details["frame_auc"] = metrics["frame"]["auc"]
+    return report.finish(out_dir)
+
+
+def what_it_learnt(params: Params, train: pd.DataFrame) -> dict[str, object]:
+    """The training side in numbers and words: faces and groups per dataset; `demo` when the
+    model learnt from the embedded demo set alone."""
+    from deepfake_detector.sources.face_sets import training_summary
+
+    on_demo = (
+        params.split.faces_dir == params.paths.faces_dir
+        and Path(params.download.manifest) == Path(params.paths.demo_dir) / "manifest.csv"
+    )
+    if on_demo:
+        own = "demo"
+    elif params.split.faces_dir == params.face_images.out_dir:
+        own = params.face_images.dataset
+    else:
+        own = Path(params.download.manifest).stem
+    table = train.copy()
+    if params.train.synthetic_fakes == "none" and "real_only" in table:
+        # Real-only sets train only beside synthetic fakes (train.training_rows).
+        table = table[~table["real_only"].astype("boolean").fillna(False).astype(bool)]
+    if "dataset" not in table:
+        table["dataset"] = ""
+    table["dataset"] = table["dataset"].fillna("").astype(str).replace("", own)
+    kinds = {s.name: s.group_kind for s in params.split.extra_faces}
+    if on_demo:
+        kinds["demo"] = "source clip"  # a real clip and the fake made from it
+    summary = training_summary(table, kinds)
+    summary["demo"] = on_demo and set(table["dataset"]) == {"demo"}
+    return summary
+
+
+def recipe_key(params: Params) -> str:
+    """A short hash of everything that makes a recipe: training, extra data and evaluation."""
+    recipe = {
+        "train": params.train.model_dump(mode="json"),
+        "extra_faces": [s.model_dump(mode="json") for s in params.split.extra_faces],
+        "evaluate": params.evaluate.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def study_score(params: Params, root: Path) -> dict[str, object]:
+    """The leave-one-group-out study's headline, and whether it measured this same recipe."""
+    folder = root / params.studies.reports_dir / params.studies.leave_one_group_out.name
+    try:
+        summary = json.loads((folder / "metrics.json").read_text())
+        details = json.loads((folder / "report.json").read_text()).get("details", {})
+    except (OSError, ValueError):
+        return {}
+    return {
+        "name": params.studies.leave_one_group_out.name,
+        "pooled_frame_auc": summary.get("pooled_frame_auc"),
+        "pooled_frame_auc_low": summary.get("pooled_frame_auc_low"),
+        "pooled_frame_auc_high": summary.get("pooled_frame_auc_high"),
+        "folds": summary.get("folds"),
+        "same_recipe": details.get("recipe_key") == recipe_key(params),
+    }
+
+
+def curves_of(table: pd.DataFrame) -> tuple[dict, dict]:
+    """ROC and PR points of a scored table; empty when it holds one class."""
+    y = (table["label"] == "fake").to_numpy(int)
+    if len(np.unique(y)) < 2:
+        return {"fpr": [], "tpr": []}, {"recall": [], "precision": []}
+    return curves(y, table["p_fake"].to_numpy(float))
+
+
+def _summary(metrics: dict[str, dict]) -> dict[str, float]:
+    """The headline test numbers shown with the model (app, registry)."""
+    return {
+        f"{level}_{name}": metrics[level][name]
+        for level in ("frame", "video")
+        for name in ("auc", "ap", "eer", "log_loss", "accuracy")
+    }

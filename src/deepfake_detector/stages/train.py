@@ -1,0 +1,339 @@
+"""`train_model`: MobileNetV2 transfer learning, head first, then the top layers at a lower rate."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from deepfake_detector.core import cache_keys
+from deepfake_detector.core.atomic import atomic_path
+from deepfake_detector.core.config import Params, TrainParams, crop_margin
+from deepfake_detector.core.dag import HISTORY_FILE, MODEL_FILE
+from deepfake_detector.core.reports import StageReport
+from deepfake_detector.learning.input_pipeline import face_dataset
+from deepfake_detector.learning.model import base_of, build_model, unfreeze_top
+from deepfake_detector.sources.face_sets import read_split
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+log = logging.getLogger(__name__)
+
+
+def class_weights(y: np.ndarray) -> dict[int, float]:
+    """Weights that make both classes count equally in the loss (n / (2 * n_class))."""
+    counts = np.bincount(y.astype(int), minlength=2)
+    if counts.min() == 0:
+        raise ValueError(
+            f"training split holds one class only (real={counts[0]}, fake={counts[1]})"
+        )
+    return {c: float(len(y) / (2 * counts[c])) for c in (0, 1)}
+
+
+@dataclass
+class TrainingRows:
+    """What one epoch shows the model: files, labels, which rows become self-blended fakes."""
+
+    files: list[Path]
+    y: np.ndarray
+    blend: np.ndarray
+    ellipses: np.ndarray
+    counts: dict[str, int]
+
+
+def _ellipses(rows: pd.DataFrame, margin: float) -> np.ndarray:
+    """The face ellipse of each crop: from its landmarks and box when known, else the margin's."""
+    from deepfake_detector.learning.synthetic import ellipse_from_landmarks, margin_ellipse
+
+    if not {"landmarks", "x", "y", "w", "h"} <= set(rows.columns):
+        return np.tile(np.array(margin_ellipse(margin), "float32"), (len(rows), 1))
+    out = [
+        ellipse_from_landmarks(str(r.landmarks), (r.x, r.y, r.w, r.h), margin)
+        if isinstance(r.landmarks, str) and r.landmarks
+        else margin_ellipse(margin)
+        for r in rows.itertuples()
+    ]
+    return np.array(out, "float32").reshape(len(rows), 4)
+
+
+def training_rows(train: pd.DataFrame, cfg: TrainParams, margin: float = 0.0) -> TrainingRows:
+    """The training side after `train.synthetic_fakes`: real-only sources (column `real_only`)
+    join only beside pseudo-fakes; `sbi` trains on real faces and their self-blends alone;
+    `mix` adds the self-blends to the real fakes. A seeded `synthetic_share` of the real faces
+    gives one pseudo-fake each (a new blend every epoch)."""
+    rows = train.copy()
+    counts: dict[str, int] = {}
+    real_only = rows["real_only"].fillna(False).astype(bool) if "real_only" in rows else None
+    if cfg.synthetic_fakes == "none" and real_only is not None and real_only.any():
+        counts["real_only_faces_left_out"] = int(real_only.sum())
+        log.info(
+            "train: %d faces of real-only sets left out (they join only beside synthetic fakes)",
+            int(real_only.sum()),
+        )
+        rows = rows[~real_only]
+    if cfg.synthetic_fakes == "sbi":
+        counts["real_fakes_left_out"] = int((rows["y"] == 1).sum())
+        rows = rows[rows["y"] == 0]
+    rows = rows.assign(blend=False)
+    if cfg.synthetic_fakes != "none":
+        reals = rows[rows["y"] == 0]
+        rng = np.random.default_rng(cfg.seed)
+        n = int(round(cfg.synthetic_share * len(reals)))
+        chosen = reals.iloc[np.sort(rng.choice(len(reals), size=n, replace=False))]
+        rows = pd.concat([rows, chosen.assign(y=np.float32(1.0), blend=True)], ignore_index=True)
+        counts["synthetic_fakes"] = n
+    counts["faces"] = len(rows)
+    return TrainingRows(
+        list(rows["path"]),
+        rows["y"].to_numpy("float32"),
+        rows["blend"].to_numpy(bool),
+        _ellipses(rows, margin),
+        counts,
+    )
+
+
+@dataclass
+class Fitted:
+    """A trained detector and its per-epoch history."""
+
+    model: keras.Model
+    history: pd.DataFrame
+    class_weights: dict[int, float]
+    devices: tuple[str, ...] = ()  # the devices training ran on (one replica each)
+    counts: dict[str, int] | None = None  # what training showed (faces, synthetic fakes, ...)
+
+
+def training_strategy(devices: list[str] | None = None) -> tf.distribute.Strategy:
+    """Where training runs: mirrored over several devices when there are several, else one.
+
+    By default the devices are the visible GPUs: with two or more, `MirroredStrategy` keeps a
+    replica of the model on each and splits every batch between them (`train.batch_size` is the
+    global batch); with one GPU, or none (this CPU), TensorFlow's default strategy runs as before.
+    """
+    import tensorflow as tf
+
+    if devices is None:
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+    if len(devices) > 1:
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.get_strategy()
+
+
+def strategy_devices(strategy: tf.distribute.Strategy) -> tuple[str, ...]:
+    """The device of each replica, for reports."""
+    import tensorflow as tf
+
+    if strategy.num_replicas_in_sync > 1:
+        return tuple(strategy.extended.worker_devices)
+    gpus = tf.config.list_logical_devices("GPU")
+    return (gpus[0].name if gpus else "/device:CPU:0",)
+
+
+def fit_detector(
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    cfg: TrainParams,
+    strategy: tf.distribute.Strategy | None = None,
+    margin: float = 0.0,
+) -> Fitted:
+    """Train on `train` (columns path, y), early-stopping on `val`: head first, then the top.
+
+    The one training recipe, used by `train_model` and by the generalisation studies. The model
+    is built and compiled in `strategy`'s scope (`training_strategy()` unless given). `margin`
+    is the one the crops were cut with (it places the face for self-blended fakes).
+    """
+    strategy = strategy or training_strategy()
+    with strategy.scope():
+        return _fit(train, val, cfg, strategy, margin)
+
+
+def _fit(
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    cfg: TrainParams,
+    strategy: tf.distribute.Strategy,
+    margin: float,
+) -> Fitted:
+    """`fit_detector`'s recipe, inside the strategy's scope."""
+    import keras
+
+    keras.utils.set_random_seed(cfg.seed)
+    rows = training_rows(train, cfg, margin)
+    weights = class_weights(rows.y)
+    model = build_model(cfg)
+    history: list[pd.DataFrame] = []
+    if cfg.head == "logistic":
+        history.append(fit_logistic_head(model, rows, val, cfg))
+        if cfg.epochs == 0:  # nothing else to train: no image pipeline to build
+            log_frame = pd.concat(history, ignore_index=True)
+            return Fitted(model, log_frame, weights, strategy_devices(strategy), rows.counts)
+    train_ds = face_dataset(
+        rows.files,
+        rows.y,
+        cfg.image_size,
+        cfg.batch_size,
+        augment_params=cfg.augment,
+        shuffle_seed=cfg.seed,
+        blend=rows.blend,
+        ellipses=rows.ellipses,
+    )
+    val_ds = face_dataset(list(val["path"]), val["y"].to_numpy(), cfg.image_size, cfg.batch_size)
+
+    loss = keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing)
+    metrics = [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]
+
+    def fit(phase: str, epochs: int, learning_rate: float, initial_epoch: int) -> int:
+        if epochs == 0:
+            return initial_epoch
+        model.compile(keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+        stop = keras.callbacks.EarlyStopping(
+            monitor="val_auc", mode="max", patience=cfg.patience, restore_best_weights=True
+        )
+        result = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=initial_epoch + epochs,
+            initial_epoch=initial_epoch,
+            class_weight=weights,
+            callbacks=[stop],
+            verbose=2,
+        )
+        frame = pd.DataFrame(result.history)
+        frame.insert(0, "epoch", result.epoch)
+        frame.insert(1, "phase", phase)
+        history.append(frame)
+        return initial_epoch + len(result.epoch)
+
+    done = 1 if cfg.head == "logistic" else fit("head", cfg.head_epochs, cfg.head_learning_rate, 0)
+    unfreeze_top(model, cfg.fine_tune_layers)
+    fit("fine_tune", cfg.epochs, cfg.learning_rate, done)
+    log_frame = pd.concat(history, ignore_index=True) if history else pd.DataFrame()
+    return Fitted(model, log_frame, weights, strategy_devices(strategy), rows.counts)
+
+
+# Features of plain (un-augmented, un-blended) crops through a frozen base, by base and file:
+# a study's folds and candidates share them instead of recomputing them.
+_FEATURES: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _feature_function(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The model up to its pooled features, compiled."""
+    import tensorflow as tf
+
+    scale, base, pool = model.get_layer("preprocess_input"), base_of(model), model.get_layer("pool")
+
+    @tf.function(reduce_retracing=True)
+    def features(x: tf.Tensor) -> tf.Tensor:
+        return pool(base(scale(x), training=False))
+
+    return features
+
+
+def _embed(features: Callable, ds: tf.data.Dataset) -> np.ndarray:
+    return np.concatenate([features(x).numpy() for x, _ in ds])
+
+
+def embed_rows(features: Callable, rows: TrainingRows, cfg: TrainParams) -> np.ndarray:
+    """Pooled base features (`features`: `_feature_function`) of every training row: plain
+    crops from the cache when seen before, self-blended ones made afresh (seeded)."""
+    key = f"{cfg.feature_layer}|{cfg.image_size}|{cfg.base_weights}|{cfg.seed}"
+    out: list[np.ndarray | None] = [None] * len(rows.files)
+    for i, (path, blended) in enumerate(zip(rows.files, rows.blend, strict=True)):
+        if not blended:
+            out[i] = _FEATURES.get((key, str(path)))
+    todo = [i for i, v in enumerate(out) if v is None]
+    if todo:
+        ds = face_dataset(
+            [rows.files[i] for i in todo],
+            rows.y[todo],
+            cfg.image_size,
+            64,
+            blend=rows.blend[todo],
+            ellipses=rows.ellipses[todo],
+        )
+        for i, vector in zip(todo, _embed(features, ds), strict=True):
+            out[i] = vector
+            if not rows.blend[i]:
+                _FEATURES[(key, str(rows.files[i]))] = vector
+    return np.stack([v for v in out if v is not None])  # every row is filled above
+
+
+def fit_logistic_head(
+    model: keras.Model, rows: TrainingRows, val: pd.DataFrame, cfg: TrainParams
+) -> pd.DataFrame:
+    """The head as L2-regularised logistic regression on standardised pooled features, folded
+    into the model's `p_fake` layer (so the saved model is plain Keras: scaling, base, pooling,
+    dense). `augmented_views` augmented copies of each training face join the plain ones."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    features = _feature_function(model)  # one compiled graph for every pass below
+    x = [embed_rows(features, rows, cfg)]
+    y = [rows.y]
+    for view in range(cfg.augmented_views):
+        ds = face_dataset(
+            rows.files,
+            rows.y,
+            cfg.image_size,
+            64,
+            augment_params=cfg.augment,
+            shuffle_seed=cfg.seed + 1 + view,
+            blend=rows.blend,
+            ellipses=rows.ellipses,
+        )
+        batches = [(features(images).numpy(), labels.numpy()) for images, labels in ds]
+        x.append(np.concatenate([b[0] for b in batches]))
+        y.append(np.concatenate([b[1] for b in batches]))
+    features_all, labels = np.concatenate(x), np.concatenate(y).astype(int)
+    mean, std = features_all.mean(axis=0), features_all.std(axis=0) + 1e-6
+    clf = LogisticRegression(C=cfg.head_c, class_weight="balanced", max_iter=3000)
+    clf.fit((features_all - mean) / std, labels)
+    w, b = clf.coef_[0] / std, clf.intercept_[0] - float(np.sum(clf.coef_[0] * mean / std))
+    model.get_layer("p_fake").set_weights([w[:, None].astype("float32"), np.array([b], "float32")])
+    row: dict[str, object] = {
+        "epoch": 0,
+        "phase": "head",
+        "auc": float(roc_auc_score(labels, clf.decision_function((features_all - mean) / std))),
+        "train_faces": len(labels),
+    }
+    if len(val) and val["y"].nunique() == 2:
+        val_ds = face_dataset(list(val["path"]), val["y"].to_numpy(), cfg.image_size, 64)
+        scores = _embed(features, val_ds) @ w + b
+        row["val_auc"] = float(roc_auc_score(val["y"].to_numpy(int), scores))
+    log.info("logistic head: %s", row)
+    return pd.DataFrame([row])
+
+
+def train_model(params: Params, root: Path = Path(".")) -> StageReport:
+    """Stage: train the detector on the train split, early-stopping on validation AUC."""
+    report = StageReport("train_model")
+    report.details["key"] = cache_keys.stage_key("train_model", params, root)
+    table = read_split(params, root)
+    train, val = table[table["split"] == "train"], table[table["split"] == "val"]
+    fitted = fit_detector(
+        train, val, params.train, margin=crop_margin(params, params.split.faces_dir)
+    )
+    model, log_frame = fitted.model, fitted.history
+
+    out_dir = root / params.paths.model_dir
+    with atomic_path(out_dir / MODEL_FILE) as tmp:
+        model.save(tmp)
+    with atomic_path(out_dir / HISTORY_FILE) as tmp:
+        log_frame.to_csv(tmp, index=False)
+    report.count("train_faces", len(train))
+    report.count("val_faces", len(val))
+    report.count("epochs", len(log_frame))
+    report.details["training"] = fitted.counts
+    report.details["class_weights"] = fitted.class_weights
+    report.details["devices"] = list(fitted.devices)
+    report.details["trainable_params"] = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    if not log_frame.empty and "val_auc" in log_frame:
+        report.details["best_val_auc"] = float(log_frame["val_auc"].max())
+    return report.finish(out_dir)

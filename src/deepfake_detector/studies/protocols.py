@@ -1,0 +1,539 @@
+"""Generalisation studies: leave-one-group-out and cross-dataset, each a report and MLflow runs.
+
+Both train with the pipeline's recipe (`train.fit_detector`, the `train` params) and measure
+with its evaluation (`evaluate.assess`: calibration and threshold fitted on validation data,
+frame- and video-level metrics with 95% bootstrap intervals). Test data never shares an identity
+with training data: a held-out group's real videos, the fakes made from them, and the fakes
+that carry its face (a face-image pattern's `source`) all leave the training side.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from deepfake_detector.core.atomic import atomic_path, write_json
+from deepfake_detector.core.config import (
+    Candidate,
+    FaceSetParams,
+    Params,
+    StudySource,
+    crop_margin,
+    with_overrides,
+)
+from deepfake_detector.core.dag import STUDY_BREAKDOWN as BREAKDOWN_FILE
+from deepfake_detector.core.dag import STUDY_CANDIDATES as CANDIDATES_FILE
+from deepfake_detector.core.dag import STUDY_FOLDS as FOLDS_FILE
+from deepfake_detector.core.dag import STUDY_PREDICTIONS as PREDICTIONS_FILE
+from deepfake_detector.core.dag import STUDY_SUMMARY as SUMMARY_FILE
+from deepfake_detector.core.errors import UserError
+from deepfake_detector.core.reports import StageReport
+from deepfake_detector.learning.metrics import metrics_with_intervals
+from deepfake_detector.sources.face_images import read_faces_table
+from deepfake_detector.sources.manifest import read_manifest
+from deepfake_detector.stages.evaluate import (
+    Assessment,
+    assess,
+    curves_of,
+    recipe_key,
+    uncalibrated_detector,
+)
+from deepfake_detector.stages.faces import INDEX as FACES_INDEX
+from deepfake_detector.studies.report import write_report
+
+if TYPE_CHECKING:
+    from deepfake_detector.core.tracking import StudyRun
+
+log = logging.getLogger(__name__)
+
+
+class StudyError(UserError, ValueError):
+    """The data cannot support the study as configured."""
+
+
+@dataclass
+class Fold:
+    """One train/validation/test partition of a study."""
+
+    name: str
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    excluded: int = 0  # faces kept out of training because they carry a held-out identity
+
+
+@dataclass
+class FoldResult:
+    """A fold's assessment and training facts; `candidate` is the recipe chosen on validation."""
+
+    fold: Fold
+    assessment: Assessment
+    epochs: int
+    seconds: float
+    trained_faces: int = 0  # what training showed (real-only faces left out, pseudo-fakes in)
+    candidate: str = "default"
+    val_auc: float = math.nan  # frame-level AUC on the fold's validation data (the choice)
+    candidates: list[dict[str, object]] | None = None  # every candidate's val and test AUC
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def _carries(table: pd.DataFrame, groups: set[str]) -> pd.Series:
+    """Rows whose identities (group, and source of a swapped face) meet `groups`."""
+    return table["identities"].str.split(";").map(lambda ids: bool(set(ids) & groups))
+
+
+def validation_split(
+    table: pd.DataFrame, mode: str, share: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Split training rows into (train, val, excluded): by whole group, or by whole video.
+
+    `group`: the seeded-first group goes to validation, and rows carrying it leave training.
+    `video`: a seeded share of each label's videos goes to validation.
+    `extra`: nothing: the extra face sets' validation groups validate (`with_extra`).
+    """
+    rng = np.random.default_rng(seed)
+    if mode == "extra":  # validation comes from the extra face sets: every group trains
+        return table, table.iloc[0:0], 0
+    if mode == "group":
+        groups = sorted(table["group"].unique())
+        if len(groups) < 2:
+            raise StudyError(f"validation by group needs two training groups, got {groups}")
+        held = groups[int(rng.integers(len(groups)))]
+        val = table[table["group"] == held]
+        rest = table[table["group"] != held]
+        carries = _carries(rest, {held})
+        return rest[~carries], val, int(carries.sum())
+    val_ids: list[str] = []
+    for _, videos in table.groupby("label")["video_id"]:
+        ids = sorted(videos.unique())
+        n = max(1, round(share * len(ids)))
+        val_ids += list(rng.choice(ids, size=min(n, len(ids) - 1), replace=False))
+    val_mask = table["video_id"].isin(val_ids)
+    return table[~val_mask], table[val_mask], 0
+
+
+def group_folds(table: pd.DataFrame, val_mode: str, val_share: float, seed: int) -> list[Fold]:
+    """One fold per group: that group is the test set; nothing carrying it is trained on."""
+    groups = sorted(table["group"].unique())
+    if len(groups) < 3:
+        raise StudyError(f"leave-one-group-out needs at least 3 groups, got {groups}")
+    folds = []
+    for group in groups:
+        test = table[table["group"] == group]
+        rest = table[table["group"] != group]
+        carries = _carries(rest, {group})
+        train, val, dropped = validation_split(rest[~carries], val_mode, val_share, seed)
+        folds.append(Fold(group, train, val, test, int(carries.sum()) + dropped))
+    return folds
+
+
+def check_fold(fold: Fold) -> None:
+    """No video or identity of the test set is on the training or validation side."""
+    if fold.test.empty:
+        raise StudyError(f"fold {fold.name}: empty test set")
+    for side, frame in (("train", fold.train), ("val", fold.val)):
+        shared = set(frame["video_id"]) & set(fold.test["video_id"])
+        if shared:
+            raise StudyError(f"fold {fold.name}: videos in {side} and test: {sorted(shared)[:5]}")
+        leaked = _carries(frame, set(fold.test["group"]))
+        if leaked.any():
+            raise StudyError(f"fold {fold.name}: {side} carries a test identity")
+    for side, frame in (("train", fold.train), ("val", fold.val)):
+        if set(frame["label"]) != {"real", "fake"}:
+            raise StudyError(f"fold {fold.name}: {side} holds only {sorted(set(frame['label']))}")
+
+
+def with_extra(fold: Fold, extra: pd.DataFrame) -> Fold:
+    """The fold with the extra face sets' train groups added to training and their validation
+    groups to validation (they hold none of the study's groups, so the test side stays clean)."""
+    if extra.empty:
+        return fold
+    columns = list(fold.train.columns)
+    train = pd.concat([fold.train, extra[extra["split"] == "train"]], ignore_index=True)
+    val = pd.concat([fold.val, extra[extra["split"] == "val"]], ignore_index=True)
+    for frame in (train, val):
+        for column in columns:
+            if column not in frame:
+                frame[column] = ""
+    return Fold(fold.name, train, val, fold.test, fold.excluded)
+
+
+def extra_faces(params: Params, root: Path, margin: float, report: StageReport) -> pd.DataFrame:
+    """The extra face sets (`split.extra_faces`) as study rows, or an empty table."""
+    from deepfake_detector.sources.face_sets import face_sets_table
+
+    return face_sets_table(params.split.extra_faces, root, params.split.seed, margin, report)
+
+
+def load_source(source: StudySource, params: Params, root: Path, margin: float) -> pd.DataFrame:
+    """A source's faces table; a video manifest is run through download, frames and faces."""
+    if source.face_set is not None:
+        return face_set_source(source.face_set, root, params.split.seed)
+    if source.faces is not None:
+        path = root / source.faces
+        if not path.is_file():
+            raise StudyError(f"source '{source.name}': no faces table {path}; run import_faces")
+        table = read_faces_table(path)
+    else:
+        if source.manifest is None:
+            raise StudyError(f"source '{source.name}': give faces, manifest or face_set")
+        table = read_faces_table(_faces_from_videos(source, params, root, margin))
+        methods = {
+            r.video_id: r.method or ""
+            for r in read_manifest(root / source.manifest, StageReport("manifest"))
+        }
+        table["method"] = table["video_id"].map(methods).fillna("")
+    table["dataset"] = [d or source.name for d in table["dataset"]]
+    return table
+
+
+def _faces_from_videos(source: StudySource, params: Params, root: Path, margin: float) -> Path:
+    """Run the per-video stages on a manifest, in the study's own working folders."""
+    from deepfake_detector.stages.download import download_videos
+    from deepfake_detector.stages.faces import crop_faces
+    from deepfake_detector.stages.frames import extract_frames
+
+    work = params.studies.work_dir / "sources" / source.name
+    paths = params.paths.model_copy(
+        update={
+            "videos_dir": work / "videos",
+            "frames_dir": work / "frames",
+            "faces_dir": work / f"faces_margin{margin:g}",
+        }
+    )
+    derived = params.model_copy(
+        update={
+            "paths": paths,
+            "download": params.download.model_copy(update={"manifest": source.manifest}),
+            "faces": params.faces.model_copy(update={"margin": margin}),
+        }
+    )
+    for stage in (download_videos, extract_frames, crop_faces):
+        stage(derived, root)
+    return root / paths.faces_dir / FACES_INDEX
+
+
+def face_set_source(face_set: FaceSetParams, root: Path, seed: int) -> pd.DataFrame:
+    """A face set as a study source: every crop its own one-frame video, box the whole crop."""
+    from deepfake_detector.sources.face_sets import read_face_set, sample_groups
+
+    try:
+        table = read_face_set(face_set, root)
+    except UserError as exc:
+        raise StudyError(str(exc)) from exc
+    # Drawn in another order than `split.extra_faces` draws (seed + 7), so that a set used
+    # for both shares few groups; shared ones leave the test side (`cross_dataset`).
+    table = sample_groups(table, face_set.limit, seed + 7).reset_index(drop=True)
+    table["x"], table["w"], table["h"] = 0, 224, 224  # (`y` is the label, as in every table)
+    table["split"] = ""
+    return table
+
+
+def source_margin(source: StudySource, params: Params) -> float:
+    """The face margin a source's crops were cut with (test videos are cropped the same way)."""
+    if source.face_set is not None:
+        return source.face_set.margin
+    if source.faces is not None:
+        return crop_margin(params, Path(source.faces).parent)
+    return params.faces.margin
+
+
+# --- training and measuring ----------------------------------------------------------------
+
+
+def run_fold(fold: Fold, params: Params, margin: float) -> FoldResult:
+    """Train on the fold's train side, calibrate on its val side, measure on its test side."""
+    from deepfake_detector.stages.train import fit_detector
+
+    check_fold(fold)
+    started = time.perf_counter()
+    fitted = fit_detector(fold.train, fold.val, params.train, margin=margin)
+    detector = uncalibrated_detector(fitted.model, params, margin, f"fold {fold.name}")
+    result = assess(detector, fold.val, fold.test, params.evaluate, seed=params.train.seed)
+    return FoldResult(
+        fold,
+        result,
+        len(fitted.history),
+        time.perf_counter() - started,
+        trained_faces=(fitted.counts or {}).get("faces", len(fold.train)),
+        val_auc=validation_auc(result),
+    )
+
+
+def validation_auc(result: Assessment) -> float:
+    """Frame-level AUC of the uncalibrated scores on the validation data."""
+    from sklearn.metrics import roc_auc_score
+
+    from deepfake_detector.stages.evaluate import frame_scores
+
+    frames = frame_scores(result.val.assign(p_fake=result.val["p_raw"]))
+    y = (frames["label"] == "fake").to_numpy(int)
+    if len(set(y)) < 2:
+        return math.nan
+    return float(roc_auc_score(y, frames["p_fake"].to_numpy(float)))
+
+
+def run_nested(
+    fold: Fold, params: Params, margin: float, candidates: tuple[Candidate, ...]
+) -> FoldResult:
+    """Every candidate recipe trained on the fold; the one with the best validation frame AUC
+    is the fold's result. The test side never takes part in the choice."""
+    results = []
+    for candidate in candidates:
+        log.info("fold %s: candidate %s", fold.name, candidate.name)
+        result = run_fold(fold, with_overrides(params, list(candidate.overrides)), margin)
+        result.candidate = candidate.name
+        results.append(result)
+    finite = [r for r in results if math.isfinite(r.val_auc)]
+    chosen = max(finite, key=lambda r: r.val_auc) if finite else results[0]
+    chosen.candidates = [
+        {
+            "fold": fold.name,
+            "candidate": r.candidate,
+            "chosen": r is chosen,
+            "val_frame_auc": r.val_auc,
+            "test_frame_auc": r.assessment.metrics["frame"]["auc"],
+            "test_video_auc": r.assessment.metrics["video"]["auc"],
+            "epochs": r.epochs,
+            "seconds": round(r.seconds, 1),
+        }
+        for r in results
+    ]
+    return chosen
+
+
+def fold_row(result: FoldResult) -> dict[str, object]:
+    """One line of the folds table."""
+    fold, m = result.fold, result.assessment.metrics
+    row: dict[str, object] = {
+        "fold": fold.name,
+        "train_faces": result.trained_faces,
+        "train_videos": fold.train["video_id"].nunique(),
+        "val_faces": len(fold.val),
+        "test_faces": len(fold.test),
+        "test_videos": fold.test["video_id"].nunique(),
+        "excluded_faces": fold.excluded,
+        "epochs": result.epochs,
+        "seconds": round(result.seconds, 1),
+        "threshold": result.assessment.calibration.threshold,
+        "recipe": result.candidate,
+        "val_frame_auc": result.val_auc,
+    }
+    for level in ("frame", "video"):
+        for name in ("auc", "auc_low", "auc_high", "eer", "accuracy"):
+            row[f"{level}_{name}"] = m[level][name]
+    return row
+
+
+def breakdown(
+    frames: pd.DataFrame, videos: pd.DataFrame, n_resamples: int, seed: int
+) -> pd.DataFrame:
+    """Metrics per dataset, and per forgery method (that method's fakes against all reals).
+
+    Accuracy uses each row's `threshold` (the one fitted for the model that scored it).
+    """
+    rows = []
+    for level, table in (("frame", frames), ("video", videos)):
+        scopes: list[tuple[str, str, pd.DataFrame]] = [("all", "all", table)]
+        for name, part in table.groupby("dataset", sort=True):
+            scopes.append(("dataset", str(name), part))
+        for (dataset, method), fakes in table[table["label"] == "fake"].groupby(
+            ["dataset", "method"], sort=True
+        ):
+            reals = table[(table["label"] == "real") & (table["dataset"] == dataset)]
+            scopes.append(("method", f"{dataset}/{method or 'unknown'}", pd.concat([reals, fakes])))
+        for scope, name, part in scopes:
+            y = (part["label"] == "fake").to_numpy(int)
+            m = metrics_with_intervals(
+                y,
+                part["p_fake"].to_numpy(float),
+                part["threshold"].to_numpy(float),
+                part["video_id"].to_numpy(),
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+            rows.append(
+                {
+                    "level": level,
+                    "scope": scope,
+                    "name": name,
+                    "n": m["n"],
+                    "n_fake": m["n_fake"],
+                    **{k: m[k] for k in ("auc", "auc_low", "auc_high", "eer", "accuracy")},
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _finite_mean(values: list[float]) -> float:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _write_tables(out_dir: Path, tables: dict[str, pd.DataFrame]) -> None:
+    for name, table in tables.items():
+        with atomic_path(out_dir / name) as tmp:
+            table.to_csv(tmp, index=False)
+
+
+def _finish(
+    kind: str,
+    params: Params,
+    root: Path,
+    results: list[FoldResult],
+    command: str,
+    run: StudyRun,
+) -> dict[str, float]:
+    """Pool the folds, write the report folder, log the summary and report to MLflow."""
+    name = run.tags["study_name"]
+    out_dir = root / params.studies.reports_dir / name
+    folds = pd.DataFrame([fold_row(r) for r in results])
+
+    def pooled_of(level: str) -> pd.DataFrame:
+        return pd.concat(
+            [
+                getattr(r.assessment, level).assign(
+                    fold=r.fold.name, threshold=r.assessment.calibration.threshold
+                )
+                for r in results
+            ],
+            ignore_index=True,
+        )
+
+    videos, frames = pooled_of("videos"), pooled_of("frames")
+    n, seed = params.evaluate.bootstrap, params.train.seed
+    # Pooled out-of-fold scores: each test item scored by the model that never saw its group.
+    pooled = breakdown(frames, videos, n, seed)
+    summary: dict[str, float] = {"folds": len(results)}
+    for level in ("frame", "video"):
+        row = pooled[(pooled["level"] == level) & (pooled["scope"] == "all")].iloc[0]
+        for key in ("auc", "auc_low", "auc_high"):
+            summary[f"pooled_{level}_{key}"] = float(row[key])
+    summary |= {
+        "mean_frame_auc": _finite_mean(list(folds["frame_auc"])),
+        "mean_video_auc": _finite_mean(list(folds["video_auc"])),
+        "std_video_auc": float(np.nanstd(folds["video_auc"].astype(float))),
+        "min_video_auc": float(np.nanmin(folds["video_auc"].astype(float))),
+    }
+    candidates = pd.DataFrame([c for r in results for c in (r.candidates or [])])
+    _write_tables(
+        out_dir,
+        {
+            FOLDS_FILE: folds,
+            BREAKDOWN_FILE: pooled,
+            PREDICTIONS_FILE: videos,
+            CANDIDATES_FILE: candidates,
+        },
+    )
+    curves = {
+        r.fold.name: (curves_of(r.assessment.videos), curves_of(r.assessment.frames))
+        for r in results
+    }
+    write_json(out_dir / SUMMARY_FILE, {k: _json(v) for k, v in summary.items()})
+    write_report(
+        out_dir, kind, name, params, command, folds, pooled, summary, curves, run.run_id, candidates
+    )
+    run.log_summary(summary, out_dir)
+    return summary
+
+
+def _json(value: float | int) -> float | int | None:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+# --- the two studies -----------------------------------------------------------------------
+
+
+def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "") -> StageReport:
+    """Study: for each group, train on the others and test on it; pooled and per-fold metrics."""
+    from deepfake_detector.core.tracking import study_run
+
+    study = params.studies.leave_one_group_out
+    report = StageReport("leave_one_group_out")
+    margin = source_margin(study.source, params)
+    table = load_source(study.source, params, root, margin)
+    extra = extra_faces(params, root, margin, report)
+    if study.val == "extra" and (extra.empty or not (extra["split"] == "val").any()):
+        raise StudyError(
+            "studies.leave_one_group_out.val is 'extra' but no extra face set validates: give "
+            "one in split.extra_faces a val_share (skipped sets and why: see the log), or use "
+            "val: group"
+        )
+    folds = [
+        with_extra(fold, extra)
+        for fold in group_folds(table, study.val, study.val_share, params.train.seed)
+    ]
+    results = []
+    with study_run(params, root, "leave_one_group_out", study.name) as run:
+        for fold in folds:
+            log.info("leave_one_group_out: fold %s (%d test faces)", fold.name, len(fold.test))
+            results.append(run_nested(fold, params, margin, study.candidates))
+            run.log_fold(fold_row(results[-1]))
+            report.count("folds")
+        summary = _finish("leave_one_group_out", params, root, results, command, run)
+    chosen = chosen_recipe(results, study.candidates)
+    report.details.update(
+        {
+            "summary": summary,
+            "mlflow_run_id": run.run_id,
+            "chosen_recipe": chosen.name,
+            "recipe_key": recipe_key(with_overrides(params, list(chosen.overrides))),
+        }
+    )
+    return report.finish(root / params.studies.reports_dir / study.name)
+
+
+def chosen_recipe(results: list[FoldResult], candidates: tuple[Candidate, ...]) -> Candidate:
+    """The candidate most folds chose on their validation data (ties: the first listed): the
+    recipe the study supports as the default."""
+    votes = [r.candidate for r in results]
+    return max(candidates, key=lambda c: (votes.count(c.name), -candidates.index(c)))
+
+
+def cross_dataset(params: Params, root: Path = Path("."), command: str = "") -> StageReport:
+    """Study: train on one source, test on each other source (never seen in training)."""
+    from deepfake_detector.core.tracking import study_run
+
+    study = params.studies.cross_dataset
+    report = StageReport("cross_dataset")
+    margin = source_margin(study.train, params)
+    train_table = load_source(study.train, params, root, margin)
+    train, val, excluded = validation_split(
+        train_table, study.val, study.val_share, params.train.seed
+    )
+    extra = extra_faces(params, root, margin, report)
+    tests = []
+    trained_groups = set(extra["group"]) if not extra.empty else set()
+    for source in study.test:
+        table = load_source(source, params, root, margin)
+        if source.face_set is not None:
+            seen = table["group"].isin(trained_groups)
+            report.count(f"{source.name}_faces_seen_in_training_left_out", int(seen.sum()))
+            table = table[~seen]
+        for column in ("video_id", "group", "identities"):
+            # Names from different sets must not meet (two sets may both have a video `01`).
+            table[column] = source.name + ":" + table[column].astype(str)
+        table["dataset"] = source.name
+        tests.append(table)
+        report.count(f"{source.name}_faces", len(table))
+    fold = with_extra(
+        Fold("+".join(s.name for s in study.test), train, val, pd.concat(tests), excluded), extra
+    )
+    with study_run(params, root, "cross_dataset", study.name) as run:
+        result = run_fold(fold, params, margin)
+        run.log_fold(fold_row(result))
+        report.count("folds")
+        summary = _finish("cross_dataset", params, root, [result], command, run)
+    report.details.update(
+        {"summary": summary, "mlflow_run_id": run.run_id, "recipe_key": recipe_key(params)}
+    )
+    return report.finish(root / params.studies.reports_dir / study.name)
