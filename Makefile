@@ -29,7 +29,6 @@ demo: setup  ## set up, then run the whole pipeline on the embedded demo set (dv
 	$(BIN)/dvc metrics show
 
 test: setup  ## set up, then run the whole test suite (two pytest-xdist workers) and print coverage
-	rm -rf .coverage
 	$(BIN)/pytest -n 2 --dist loadgroup --cov --cov-report=term
 
 test-fast: setup  ## the tests that take seconds (no full pipeline runs)

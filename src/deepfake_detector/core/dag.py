@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from deepfake_detector.core.imports import PACKAGE, closure, module_file
 
@@ -59,7 +59,7 @@ class Out:
     """One output as DVC declares it."""
 
     path: str
-    kind: str = "outs"  # outs | metrics | plots
+    kind: Literal["outs", "metrics", "plots"] = "outs"
     persist: bool = False  # per-video folders: kept between runs, redone per video
     cache: bool = True
 

@@ -9,6 +9,7 @@ reported and skipped, any other error stops the stage.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from tqdm import tqdm
 
+from deepfake_detector.core.atomic import remove_stale_temps
 from deepfake_detector.core.dag import Stage, dump, resolve
 from deepfake_detector.core.reports import StageReport
 
@@ -40,6 +42,24 @@ class PerVideo(Generic[Item, Result]):
     errors: tuple[type[Exception], ...] = ()  # an item failing so is skipped, not fatal
     reason: Callable[[Item, Exception], str] = lambda _item, exc: str(exc)
     counters: tuple[str, str] | None = None  # (counter of items done now, of items found done)
+
+
+def load_stamp(path: Path, parse: Callable[[str], Result]) -> Result | None:
+    """A finished video folder's stamp, or None if absent or unreadable."""
+    try:
+        return parse(path.read_text())
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def clear_unlisted(out_dir: Path, keep: set[str], report: StageReport) -> None:
+    """Make `out_dir`; drop the folders of videos no longer listed and stale temporary files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for child in out_dir.iterdir():
+        if child.is_dir() and child.name not in keep:
+            shutil.rmtree(child)
+            report.count("stale_removed")
+    remove_stale_temps(out_dir)
 
 
 # Start one item's work; the returned callable gives (result, found done) or raises its error.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,13 +11,13 @@ from pathlib import Path
 import cv2
 import pandas as pd
 
-from deepfake_detector.core.atomic import atomic_dir, atomic_path, remove_stale_temps
+from deepfake_detector.core.atomic import atomic_dir, atomic_path
 from deepfake_detector.core.cache_keys import item_key
 from deepfake_detector.core.config import Params
 from deepfake_detector.core.dag import FACES_INDEX as INDEX
 from deepfake_detector.core.dag import FACES_STAMP as STAMP
 from deepfake_detector.core.reports import StageReport
-from deepfake_detector.core.stage_run import PerVideo, run_per_video
+from deepfake_detector.core.stage_run import PerVideo, clear_unlisted, load_stamp, run_per_video
 from deepfake_detector.sources.face_detection import (
     DETECT_BATCH,
     FaceDetector,
@@ -137,10 +136,7 @@ def crop_video_faces(
 
 def read_stamp(folder: Path) -> VideoFaces | None:
     """The stamp of a finished video folder, or None if absent or unreadable."""
-    try:
-        return VideoFaces.from_json((folder / STAMP).read_text())
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
+    return load_stamp(folder / STAMP, VideoFaces.from_json)
 
 
 def faces_table(results: list[VideoFaces]) -> pd.DataFrame:
@@ -172,13 +168,7 @@ def finish_crop_faces(
 ) -> StageReport:
     """Drop folders of videos no longer listed; write the faces table and the report."""
     faces_dir = root / params.paths.faces_dir
-    faces_dir.mkdir(parents=True, exist_ok=True)
-    keep = {r.video_id for r in results}
-    for child in faces_dir.iterdir():
-        if child.is_dir() and child.name not in keep:
-            shutil.rmtree(child)
-            report.count("stale_removed")
-    remove_stale_temps(faces_dir)
+    clear_unlisted(faces_dir, {r.video_id for r in results}, report)
     table = faces_table(results)
     with atomic_path(faces_dir / INDEX) as tmp:
         table.to_csv(tmp, index=False)

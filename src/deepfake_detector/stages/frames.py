@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,13 +11,13 @@ from pathlib import Path
 import cv2
 import pandas as pd
 
-from deepfake_detector.core.atomic import atomic_dir, atomic_path, remove_stale_temps
+from deepfake_detector.core.atomic import atomic_dir, atomic_path
 from deepfake_detector.core.cache_keys import item_key
 from deepfake_detector.core.config import Params
 from deepfake_detector.core.dag import FRAMES_INDEX as INDEX
 from deepfake_detector.core.dag import FRAMES_STAMP as STAMP
 from deepfake_detector.core.reports import StageReport
-from deepfake_detector.core.stage_run import PerVideo, run_per_video
+from deepfake_detector.core.stage_run import PerVideo, clear_unlisted, load_stamp, run_per_video
 from deepfake_detector.sources.manifest import VideoRecord, read_videos_table
 from deepfake_detector.sources.video_reader import VideoReadError, sample_frames
 
@@ -103,10 +102,7 @@ def extract_video_frames(video: VideoRecord, params: Params, root: Path = Path("
 
 def read_stamp(folder: Path) -> VideoFrames | None:
     """The stamp of a finished video folder, or None if absent or unreadable."""
-    try:
-        return VideoFrames.from_json((folder / STAMP).read_text())
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
+    return load_stamp(folder / STAMP, VideoFrames.from_json)
 
 
 def read_frames_index(params: Params, root: Path = Path(".")) -> list[VideoFrames]:
@@ -122,13 +118,7 @@ def finish_extract_frames(
 ) -> StageReport:
     """Drop folders of videos no longer listed, write the frames index and the report."""
     frames_dir = root / params.paths.frames_dir
-    frames_dir.mkdir(parents=True, exist_ok=True)
-    keep = {r.video_id for r in results}
-    for child in frames_dir.iterdir():
-        if child.is_dir() and child.name not in keep:
-            shutil.rmtree(child)
-            report.count("stale_removed")
-    remove_stale_temps(frames_dir)
+    clear_unlisted(frames_dir, {r.video_id for r in results}, report)
     rows = [
         {
             "video_id": r.video_id,
