@@ -22,12 +22,43 @@ if TYPE_CHECKING:
     from deepfake_detector.inference.predict import Detector
 
 app = typer.Typer(
-    help="Deepfake detection pipeline: labelled videos -> registered detector -> verdicts.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 log = logging.getLogger("deepfake_detector")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from deepfake_detector import __version__
+
+        typer.echo(f"deepfake-detector {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logs, other libraries' included.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")] = False,
+) -> None:
+    """Deepfake detection pipeline: labelled videos -> registered detector -> verdicts.
+
+    Every command is also accepted with hyphens (`deepfake crop-faces`).
+    """
+    from deepfake_detector.core import runtime
+
+    if verbose or quiet:
+        runtime.chosen_level = logging.DEBUG if verbose else logging.WARNING
+
 
 ParamsOption = Annotated[
     Path, typer.Option("--params", "-p", help="params.yaml to read (paths are relative to cwd).")
@@ -159,17 +190,32 @@ def _detector(
     model: str, config: Path | None, params_path: Path, runtime: str = "auto"
 ) -> Detector:
     """Load the model quietly; registry URIs use the tracking URI from params or the env."""
-    from deepfake_detector.core.tracking import tracking_uri
     from deepfake_detector.inference.predict import Runtime, load_detector
 
     if runtime not in get_args(Runtime):
         raise UserError(f"--runtime must be one of {', '.join(get_args(Runtime))}, not {runtime!r}")
-    registry = model.startswith(("models:/", "runs:/"))
-    uri = tracking_uri(load_params(params_path)) if registry else None
+    uri = _check_model_exists(model, params_path)
     try:
         return load_detector(model, config, cast(Runtime, runtime), uri)
     except FileNotFoundError as exc:
-        raise UserError(str(exc)) from exc
+        raise UserError(f"{exc} ({NO_MODEL_YET})") from exc
+
+
+NO_MODEL_YET = "to train and register one: `make demo`, or `dvc repro` in an activated .venv"
+
+
+def _check_model_exists(model: str, params_path: Path) -> str | None:
+    """The tracking URI for a registry model; a clear error when there is nothing to load yet."""
+    from deepfake_detector.core.tracking import tracking_uri
+
+    if not model.startswith(("models:/", "runs:/")):
+        if not Path(model).exists():
+            raise UserError(f"no model at {model} ({NO_MODEL_YET})")
+        return None
+    uri = tracking_uri(load_params(params_path))
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise UserError(f"no model is registered yet ({uri} does not exist): {NO_MODEL_YET}")
+    return uri
 
 
 def _inputs(paths: list[Path]) -> list[Path]:
@@ -282,7 +328,7 @@ def serve_app(
 
     with _guarded("app", lock=False):
         detector = _detector(model, config, params, runtime)
-    settings = load_params(params)
+        settings = load_params(params)
     images, videos = demo_examples(settings.paths.frames_dir, settings.paths.demo_dir)
     demo = build_app(detector, images, videos)
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
@@ -461,9 +507,21 @@ def export(
     setup_logging(logging.WARNING)
     from deepfake_detector.inference.export import Quantize, export_tflite
 
-    settings = load_params(params)
-    report = export_tflite(settings, model, out, cast(Quantize, quantize))
+    with _guarded("export", lock=False):
+        settings = load_params(params)
+        _check_model_exists(model, params)
+        report = export_tflite(settings, model, out, cast(Quantize, quantize))
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+
+
+def _hyphenated_aliases() -> None:
+    """`deepfake crop-faces` beside `deepfake crop_faces`: hidden aliases of the same commands."""
+    for info in list(app.registered_commands):
+        if info.name and "_" in info.name and info.callback is not None:
+            app.command(name=info.name.replace("_", "-"), hidden=True)(info.callback)
+
+
+_hyphenated_aliases()
 
 
 def main() -> None:

@@ -25,6 +25,18 @@ def prepare_environment(root: Path = Path(".")) -> None:
     os.environ.setdefault("PREFECT_HOME", str((root / ".prefect").resolve()))
 
 
+# Third-party loggers that speak at INFO about their own work (every HTTP request, every poll of
+# the Prefect API): WARNING unless the user asks for more (`deepfake -v`).
+NOISY_LOGGERS = ("httpx", "httpcore", "urllib3", "absl", "tensorflow", "h5py", "matplotlib", "PIL")
+
+# Set by `deepfake -v` / `-q`: overrides the level a command would choose.
+chosen_level: int | None = None
+
+
 def setup_logging(level: int = logging.INFO) -> None:
-    """One readable log format for every entry point."""
+    """One readable log format for every entry point; other libraries' chatter kept down."""
+    level = chosen_level if chosen_level is not None else level
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)

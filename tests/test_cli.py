@@ -1,0 +1,68 @@
+"""The `deepfake` command's conventions, and what a newcomer meets before any model exists."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from conftest import BIN, REPO, run_env
+
+
+def deepfake(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "deepfake"), *args],
+        cwd=cwd,
+        env=run_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def fresh_clone(tmp_path: Path) -> Path:
+    """What a fresh clone has before `make demo`: params.yaml, no registry, no trained model."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "x.jpg").write_bytes((REPO / "docs" / "app.png").read_bytes())
+    return tmp_path
+
+
+def test_version_comes_from_the_installed_metadata(tmp_path: Path) -> None:
+    result = deepfake(["--version"], tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"deepfake-detector {version('deepfake-detector')}"
+
+
+def test_commands_are_accepted_with_hyphens(tmp_path: Path) -> None:
+    hyphen = deepfake(["crop-faces", "--help"], tmp_path)
+    assert hyphen.returncode == 0, hyphen.stderr
+    assert "Crop the faces" in hyphen.stdout
+    assert deepfake(["crop_faces", "--help"], tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["predict", "x.jpg"], ["app"], ["export"], ["rest"]],
+    ids=["predict", "app", "export", "rest"],
+)
+def test_before_any_model_one_error_line_names_make_demo(
+    fresh_clone: Path, command: list[str]
+) -> None:
+    result = deepfake(command, fresh_clone)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert "make demo" in errors[0]
+
+
+def test_an_unknown_params_key_is_one_error_line(fresh_clone: Path) -> None:
+    params = fresh_clone / "params.yaml"
+    params.write_text(params.read_text() + "\nnot_a_section: 1\n")
+    result = deepfake(["predict", "x.jpg"], fresh_clone)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error:") and "not_a_section" in result.stderr
