@@ -66,3 +66,18 @@ def test_an_unknown_params_key_is_one_error_line(fresh_clone: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error:") and "not_a_section" in result.stderr
+
+
+def test_choices_are_listed_and_match_what_the_library_takes(tmp_path: Path) -> None:
+    from typing import get_args
+
+    from deepfake_detector.cli import Quantization, RuntimeChoice
+    from deepfake_detector.inference.export import Quantize
+    from deepfake_detector.inference.predict import Runtime
+
+    assert [c.value for c in RuntimeChoice] == list(get_args(Runtime))
+    assert [c.value for c in Quantization] == list(get_args(Quantize))
+    shown = deepfake(["predict", "--help"], tmp_path).stdout
+    assert all(name in shown for name in get_args(Runtime))
+    refused = deepfake(["export", "--quantize", "int4"], tmp_path)
+    assert refused.returncode == 2 and "int4" in refused.stderr

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast, get_args
 
@@ -169,12 +170,33 @@ def serve(params: ParamsOption = DEFAULT_PARAMS) -> None:
 
 
 DEFAULT_MODEL = "models:/deepfake-detector@champion"
+
+
+class RuntimeChoice(StrEnum):
+    """`--runtime` (the values of `predict.Runtime`)."""
+
+    auto = "auto"
+    litert = "litert"
+    tensorflow = "tensorflow"
+
+
+class Quantization(StrEnum):
+    """`export --quantize` (the values of `export.Quantize`)."""
+
+    none = "none"
+    float16 = "float16"
+    int8 = "int8"
+
+
+class ExportFormat(StrEnum):
+    """`export --format`."""
+
+    tflite = "tflite"
+
+
 RuntimeOption = Annotated[
-    str,
-    typer.Option(
-        help="auto (LiteRT when the model has its .tflite files, else TensorFlow), litert or "
-        "tensorflow.",
-    ),
+    RuntimeChoice,
+    typer.Option(help="auto: LiteRT when the model has its .tflite files, else TensorFlow."),
 ]
 ModelOption = Annotated[
     str,
@@ -256,7 +278,7 @@ def predict(
         int | None, typer.Option(help="Frames to sample per video (default: as in training).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")] = False,
-    runtime: RuntimeOption = "auto",
+    runtime: RuntimeOption = RuntimeChoice.auto,
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Real or fake? A verdict per image or video, with per-face evidence."""
@@ -265,7 +287,7 @@ def predict(
     prepare_environment()
     setup_logging(logging.WARNING)
     with _guarded("predict", lock=False):
-        detector = _detector(model, config, params, runtime)
+        detector = _detector(model, config, params, runtime.value)
     files = _inputs(paths)
     failed = 0
     results = []
@@ -318,7 +340,7 @@ def serve_app(
     max_file_size: Annotated[str, typer.Option(help="Largest upload accepted.")] = "50mb",
     concurrency: Annotated[int, typer.Option(help="Analyses running at once.")] = 2,
     queue_size: Annotated[int, typer.Option(help="Requests waiting at most.")] = 64,
-    runtime: RuntimeOption = "auto",
+    runtime: RuntimeOption = RuntimeChoice.auto,
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """The web app: upload a picture or a clip, get a verdict with per-face evidence."""
@@ -327,7 +349,7 @@ def serve_app(
     from deepfake_detector.inference.app import build_app, demo_examples
 
     with _guarded("app", lock=False):
-        detector = _detector(model, config, params, runtime)
+        detector = _detector(model, config, params, runtime.value)
         settings = load_params(params)
     images, videos = demo_examples(settings.paths.frames_dir, settings.paths.demo_dir)
     demo = build_app(detector, images, videos)
@@ -349,7 +371,7 @@ def serve_rest(
         str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the endpoint.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 5001,
-    runtime: RuntimeOption = "auto",
+    runtime: RuntimeOption = RuntimeChoice.auto,
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """REST in MLflow's scoring protocol (POST /invocations, GET /ping), without MLflow."""
@@ -360,7 +382,7 @@ def serve_rest(
     from deepfake_detector.inference.rest import build_api
 
     with _guarded("rest", lock=False):
-        detector = _detector(model, config, params, runtime)
+        detector = _detector(model, config, params, runtime.value)
     uvicorn.run(build_api(detector), host=host, port=port, workers=1, log_level="warning")
 
 
@@ -484,10 +506,13 @@ def study_results_command(
 
 @app.command()
 def export(
-    fmt: Annotated[str, typer.Option("--format", help="Only tflite for now.")] = "tflite",
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", help="Only tflite for now.")
+    ] = ExportFormat.tflite,
     quantize: Annotated[
-        str, typer.Option(help="none (float32), float16 weights, or int8 (float in and out).")
-    ] = "none",
+        Quantization,
+        typer.Option(help="none (float32), float16 weights, or int8 (float in and out)."),
+    ] = Quantization.none,
     model: Annotated[
         str, typer.Option("--model", "-m", help="Registry URI or local model.keras.")
     ] = "models/detector/model.keras",
@@ -497,20 +522,14 @@ def export(
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Export for devices (TFLite) and report agreement with the Keras model on the test split."""
-    if fmt != "tflite":
-        typer.echo(f"error: unsupported format {fmt!r}; supported: tflite", err=True)
-        raise typer.Exit(2)
-    if quantize not in ("none", "float16", "int8"):
-        typer.echo(f"error: --quantize must be none, float16 or int8, not {quantize!r}", err=True)
-        raise typer.Exit(2)
     prepare_environment()
     setup_logging(logging.WARNING)
-    from deepfake_detector.inference.export import Quantize, export_tflite
+    from deepfake_detector.inference.export import export_tflite
 
     with _guarded("export", lock=False):
         settings = load_params(params)
         _check_model_exists(model, params)
-        report = export_tflite(settings, model, out, cast(Quantize, quantize))
+        report = export_tflite(settings, model, out, quantize.value)
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 
