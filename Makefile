@@ -9,6 +9,9 @@ export DO_NOT_TRACK := 1
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GRADIO_ANALYTICS_ENABLED := False
+# The registry serve-model reads: the user's MLFLOW_TRACKING_URI when set, else the project's
+# SQLite file (`deepfake app`/`predict` honour it too; `mlflow-ui` shows the project's store).
+TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///mlruns/mlflow.db)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo test test-fast lint typecheck audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser postgres
@@ -68,7 +71,7 @@ app: setup  ## the web app on 127.0.0.1:7860, answering with the registry's cham
 	$(BIN)/deepfake app
 
 serve-model: setup  ## REST: the champion behind `mlflow models serve` on 127.0.0.1:5001
-	MLFLOW_TRACKING_URI=sqlite:///mlruns/mlflow.db MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+	MLFLOW_TRACKING_URI=$(TRACKING_URI) MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
 	  $(BIN)/mlflow models serve -m models:/deepfake-detector@champion --env-manager local \
 	  -h 127.0.0.1 -p 5001 --workers 1
 
