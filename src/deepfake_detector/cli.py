@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast, get_args
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -214,8 +214,6 @@ def _detector(
     """Load the model quietly; registry URIs use the tracking URI from params or the env."""
     from deepfake_detector.inference.predict import Runtime, load_detector
 
-    if runtime not in get_args(Runtime):
-        raise UserError(f"--runtime must be one of {', '.join(get_args(Runtime))}, not {runtime!r}")
     uri = _check_model_exists(model, params_path)
     try:
         return load_detector(model, config, cast(Runtime, runtime), uri)

@@ -360,26 +360,18 @@ def previous_sha256(row: ManifestRow, previous: dict[str, VideoRecord]) -> str |
 
 
 def download_video(
-    row: ManifestRow,
-    params: Params,
-    root: Path,
-    known_sha256: str | None,
-    report: StageReport | None = None,
+    row: ManifestRow, params: Params, root: Path, known_sha256: str | None
 ) -> VideoRecord:
     """Fetch one manifest row unless a verified copy is present; raise DownloadError on failure."""
+    present = already_present(Fetch(row, known_sha256), params, root)
+    if present is not None:
+        return present
     dest = root / params.paths.videos_dir / video_filename(row)
-    expected = row.sha256 or known_sha256
-    if expected and dest.is_file() and file_sha256(dest) == expected:
-        actual, counter = expected, "already_present"
-    else:
-        manifest_dir = (root / params.download.manifest).parent
-        actual = fetch(
-            row.uri, dest, sha256=row.sha256, params=params.download, manifest_dir=manifest_dir
-        )
-        counter = "downloaded"
-    log.debug("%s: %s %s", STAGE, counter, dest)
-    if report is not None:
-        report.count(counter)
+    manifest_dir = (root / params.download.manifest).parent
+    actual = fetch(
+        row.uri, dest, sha256=row.sha256, params=params.download, manifest_dir=manifest_dir
+    )
+    log.debug("%s: downloaded %s", STAGE, dest)
     return _record(row, dest, actual)
 
 
