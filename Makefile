@@ -1,9 +1,19 @@
 # The same commands for people and for CI. `make help` lists them.
-PYTHON ?= python3.11
-VENV   := .venv
+# The interpreter: PYTHON if given, else the first of these that is a supported Python (the range
+# of pyproject.toml's requires-python). `make python` says which one, or why none.
+PYTHONS       := python3.11 python3.12 python3.13 python3
+PYTHON_RANGE  := (3, 11) <= sys.version_info[:2] < (3, 14)
+PYTHON_CHECK   = -c 'import sys; sys.exit(not ($(PYTHON_RANGE)))'
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in $(PYTHONS); do $$p $(PYTHON_CHECK) 2>/dev/null && { command -v $$p; break; }; done)
+endif
+VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Install sets: a hashed lock file each, written by `make lock` from pyproject.toml. `make setup`
+# installs SET (demo: the pipeline and its front ends, no test tools); the test, lint, type-check,
+# audit and benchmark commands install dev (everything but gpu, which goes in its own VENV).
+SET    ?= demo
+export PATH := $(abspath $(BIN)):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export PREFECT_HOME ?= $(CURDIR)/.prefect
@@ -14,42 +24,67 @@ export GRADIO_ANALYTICS_ENABLED := False
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///mlruns/mlflow.db)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast lint typecheck audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser postgres
+.PHONY: help python setup setup-dev lock demo test test-fast lint typecheck audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser postgres
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[train,dev]'
-	touch $(STAMP)
+CHECK_PYTHON = @$(PYTHON) $(PYTHON_CHECK) 2>/dev/null || { \
+  echo "error: no supported Python (3.11, 3.12 or 3.13): tried $(or $(PYTHON),$(PYTHONS))." >&2; \
+  echo "Install one, or name it: make ... PYTHON=/path/to/python3.12" >&2; exit 1; }
 
-setup: $(STAMP)  ## create .venv and install the pinned dependencies
+python:  ## print the interpreter the venv is made with (Python 3.11 to 3.13; PYTHON=... to choose)
+	$(CHECK_PYTHON)
+	@command -v $(PYTHON)
+
+$(VENV)/pyvenv.cfg:
+	$(CHECK_PYTHON)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# A set's stamp is older than its lock file (or pyproject.toml) after `make lock` or a pull:
+# the set is installed again. Exact versions and hashes from the lock, then the project itself.
+$(VENV)/.installed-%: requirements/%.txt pyproject.toml | $(VENV)/pyvenv.cfg
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/$*.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed-$(SET)  ## create .venv, install the locked demo set (SET=core|demo|gpu|dev)
+
+setup-dev: $(VENV)/.installed-dev  ## create .venv, install the locked dev set (demo + tests, lint, PostgreSQL, Dask)
+
+UV_COMPILE = $(strip uv pip compile --quiet --universal --generate-hashes --python-version 3.11 $(LOCK_FLAGS))
+lock:  ## rewrite requirements/*.txt from pyproject.toml (LOCK_FLAGS=--upgrade: newest allowed versions)
+	@command -v uv >/dev/null || { echo "error: make lock needs uv: make setup-dev, or pip install uv" >&2; exit 1; }
+	$(UV_COMPILE) pyproject.toml -o requirements/core.txt
+	$(UV_COMPILE) pyproject.toml --extra train -o requirements/demo.txt
+	$(UV_COMPILE) pyproject.toml --extra gpu -o requirements/gpu.txt
+	$(UV_COMPILE) pyproject.toml --extra registry --extra train --extra team --extra cluster \
+	  --extra dev -o requirements/dev.txt
 
 demo: setup  ## set up, then run the whole pipeline on the embedded demo set (dvc repro)
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
-test: setup  ## set up, then run the whole test suite (two pytest-xdist workers) and print coverage
+test: setup-dev  ## set up, then run the whole test suite (two pytest-xdist workers) and print coverage
 	$(BIN)/pytest -n 2 --dist loadgroup --cov --cov-report=term
 
-test-fast: setup  ## the tests that take seconds (no full pipeline runs)
+test-fast: setup-dev  ## the tests that take seconds (no full pipeline runs)
 	$(BIN)/pytest -m "not slow"
 
-lint: setup  ## ruff: lint and formatting
+lint: setup-dev  ## ruff: lint and formatting
 	$(BIN)/ruff check src flows tasks tests bench
 	$(BIN)/ruff format --check src flows tasks tests bench
 
-typecheck: setup  ## mypy over src/, tasks/ and flows/ (settings in pyproject.toml)
+typecheck: setup-dev  ## mypy over src/, tasks/ and flows/ (settings in pyproject.toml)
 	$(BIN)/mypy
 
-audit: setup  ## pip-audit of the installed, pinned packages; fails if one cannot be checked
+audit: setup-dev  ## pip-audit of the installed, pinned packages; fails if one cannot be checked
 	$(BIN)/pip freeze --exclude-editable > $(VENV)/audit-requirements.txt
 	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off \
 	  -r $(VENV)/audit-requirements.txt
 
-bench: setup  ## benchmarks side by side with naive baselines (~15 min); rewrites BENCHMARKS.md
+bench: setup-dev  ## benchmarks side by side with naive baselines (~15 min); rewrites BENCHMARKS.md
 	$(BIN)/python -m bench
 
 flow: setup  ## run the Prefect flow once (same stages, cached across runs)
@@ -84,7 +119,7 @@ browser:  ## install Debian's chromium and chromedriver (screenshots and their t
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-screenshot: setup  ## docs/app.png: the app with a result, in headless Chromium (after `make demo`)
+screenshot: setup-dev  ## docs/app.png: the app with a result, in headless Chromium (after `make demo`)
 	bash docs/screenshot.sh
 
 metrics: setup  ## show test metrics and plots
