@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from deepfake_detector.sources.images import InputError, is_video, read_image
+from deepfake_detector.sources.images import InputError, is_video, read_image, read_rgb
 
 
 def encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
@@ -63,7 +64,21 @@ def test_bad_input_gives_clear_errors() -> None:
         read_image(encode(Image.new("L", (3000, 3000)), "PNG"), max_pixels=1_000_000)
 
 
-def test_video_suffixes() -> None:
-    from pathlib import Path
+def test_read_rgb_is_read_image_of_a_file_or_none_with_the_reason_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    image = Image.effect_noise((40, 30), 60).convert("RGB")
+    exif = image.getexif()
+    exif[0x0112] = 8  # rotate 90 degrees counter-clockwise to display
+    path = tmp_path / "face.jpg"
+    path.write_bytes(encode(image, "JPEG", exif=exif))
+    rgb = read_rgb(path)
+    assert rgb is not None and rgb.shape == (40, 30, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb, read_image(path))
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert read_rgb(tmp_path / "empty.png") is None and "empty.png: empty file" in caplog.text
+    assert read_rgb(tmp_path) is None  # a folder: cannot read the file
 
+
+def test_video_suffixes() -> None:
     assert is_video(Path("a.MP4")) and is_video(Path("b.webm")) and not is_video(Path("c.jpg"))

@@ -83,6 +83,7 @@ def test_the_logistic_head_is_folded_into_the_model_exactly(tmp_path: Path) -> N
     from sklearn.linear_model import LogisticRegression
 
     from deepfake_detector.learning.input_pipeline import face_dataset
+    from deepfake_detector.sources.images import read_image
     from deepfake_detector.stages.train import _feature_function, _fit, training_rows
 
     rng = np.random.default_rng(0)
@@ -106,7 +107,7 @@ def test_the_logistic_head_is_folded_into_the_model_exactly(tmp_path: Path) -> N
     fitted = _fit(table, table.head(0), cfg, tf.distribute.get_strategy(), 0.0)
     assert fitted.history["phase"].tolist() == ["head"]
     rows = training_rows(table, cfg)
-    ds = face_dataset(rows.files, rows.y, 64, 8)
+    ds = face_dataset(rows.files, rows.y, 64, 8, read=read_image)  # as training reads
     images = np.concatenate([x.numpy() for x, _ in ds])
     feats = _feature_function(fitted.model)(images).numpy()
     mean, std = feats.mean(axis=0), feats.std(axis=0) + 1e-6

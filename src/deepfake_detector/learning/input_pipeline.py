@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +13,10 @@ from deepfake_detector.core.config import AugmentParams
 
 if TYPE_CHECKING:
     import tensorflow as tf
+
+# An image file to RGB uint8 HxWx3; the stages pass `sources.images.read_image`, the decoder
+# of evaluation and prediction (this layer does not import `sources`: the caller chooses).
+Reader = Callable[[Path], np.ndarray]
 
 
 def _blur(image: tf.Tensor) -> tf.Tensor:
@@ -24,6 +30,38 @@ def _blur(image: tf.Tensor) -> tf.Tensor:
     kernel = tf.tile((k[:, None] * k[None, :])[:, :, None, None], [1, 1, 3, 1])
     out = tf.nn.depthwise_conv2d(image[None], kernel, strides=[1, 1, 1, 1], padding="SAME")
     return out[0]
+
+
+def decode_file(path: tf.Tensor, read: Reader | None) -> tf.Tensor:
+    """An image file as uint8 HxWx3 inside `tf.data`.
+
+    With `read` (the stages give `sources.images.read_image`: EXIF orientation, colour modes,
+    PIL's JPEG decoder), the file is decoded by that Python function (`tf.numpy_function`), so
+    training sees the pixels that evaluation and prediction see; an unreadable file stops the
+    pipeline with the reader's reason (its `InputError` is a ValueError: TensorFlow raises
+    InvalidArgumentError). Without it, `tf.io.decode_image`, for the pipeline on its own (no
+    EXIF orientation, and TensorFlow's faster, less exact JPEG transform).
+    """
+    import tensorflow as tf
+
+    if read is None:
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    else:
+
+        def read_path(name: bytes) -> np.ndarray:
+            return read(Path(os.fsdecode(name)))
+
+        image = tf.numpy_function(read_path, [path], tf.uint8, stateful=False, name="read_image")
+    image.set_shape([None, None, 3])
+    return image
+
+
+def resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Bilinear resize to the model's input size, as float32 0..255 (`predict.Detector` resizes
+    crops with the same `tf.image.resize`)."""
+    import tensorflow as tf
+
+    return tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size])
 
 
 def augment(image: tf.Tensor, params: AugmentParams) -> tf.Tensor:
@@ -66,8 +104,12 @@ def face_dataset(
     shuffle_seed: int | None = None,
     blend: np.ndarray | None = None,
     ellipses: np.ndarray | None = None,
+    read: Reader | None = None,
 ) -> tf.data.Dataset:
     """Batches of (image 0..255 float32, label) for training and validation.
+
+    Files are decoded by `read` (`decode_file`; the stages pass `sources.images.read_image`,
+    the decoder of evaluation and prediction) and resized as prediction resizes (`resize`).
 
     Rows whose `blend` flag is set become self-blended pseudo-fakes of their image
     (`synthetic.self_blend`, face ellipse from `ellipses`), made before augmentation so both
@@ -94,8 +136,7 @@ def face_dataset(
         ds = ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
 
     def decode(path: tf.Tensor) -> tf.Tensor:
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        return tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size])
+        return resize(decode_file(path, read), image_size)
 
     def augmented(image: tf.Tensor) -> tf.Tensor:
         return image if augment_params is None else augment(image, augment_params)

@@ -1,12 +1,19 @@
-"""Reading user images safely: any common format, EXIF orientation, odd colour modes, size caps."""
+"""The one image decoder: any common format, EXIF orientation, odd colour modes, size caps.
+
+`read_image` decodes every image the model is shown: face crops for training (inside `tf.data`:
+the training stage gives it to `input_pipeline.face_dataset`), face crops for evaluation and
+export (`read_rgb`, `predict.score_files`), frames for face cropping (`read_rgb`), and the
+pictures people send for a verdict. One decoder, so a crop looks the same to the model when it
+learns and when it answers: upright (EXIF orientation applied), RGB uint8, one JPEG decoder.
+"""
 
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -22,6 +29,7 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 MAX_PIXELS = (
     80_000_000  # about 9000 x 9000; larger is refused before decoding (decompression bombs)
 )
+log = logging.getLogger(__name__)
 
 
 class InputError(UserError, ValueError):
@@ -34,9 +42,10 @@ def is_video(path: Path) -> bool:
 
 
 def read_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode an image to RGB uint8, upright (EXIF), with grey, alpha, CMYK and 16-bit handled.
+    """Decode an image to RGB uint8 HxWx3, upright (EXIF), grey, alpha, CMYK and 16-bit handled.
 
-    Animated images and multi-page files are judged on their first frame.
+    Animated images and multi-page files are judged on their first frame. A file that cannot
+    be decoded raises `InputError`, whose message names the file and says why.
     """
     name = source.name if isinstance(source, Path) else "upload"
     try:
@@ -57,7 +66,7 @@ def read_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray
                     f"{max_pixels:,} allowed"
                 )
             image.load()  # an animated GIF, WebP or multi-page TIFF: its first frame
-            image = ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)  # upright; no copy when it is
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -78,8 +87,15 @@ def read_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray
 
 
 def to_rgb(image: Image.Image) -> np.ndarray:
-    """Any PIL mode to RGB uint8; transparency is flattened onto white."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    """Any PIL mode to RGB uint8; transparency is flattened onto white.
+
+    16-bit grey keeps its high byte, as Pillow and OpenCV reduce 16-bit colour; 32-bit integer
+    grey is read as 16-bit when a value exceeds 255, else as 8-bit.
+    """
+    if image.mode in ("I;16", "I;16B", "I;16L"):
+        grey = (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if image.mode == "I":
         values = np.asarray(image, dtype=np.float64)
         top = 65535.0 if values.max() > 255 else 255.0
         grey = np.clip(values / top * 255.0, 0, 255).astype(np.uint8)
@@ -88,10 +104,17 @@ def to_rgb(image: Image.Image) -> np.ndarray:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
 
 
 def read_rgb(path: Path) -> np.ndarray | None:
-    """Read an image file as RGB, or None if it cannot be decoded."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    """`read_image` of a file, or None (the reason logged) when it cannot be decoded.
+
+    For callers that skip an unreadable file and go on (frames without a face, crops left out);
+    those that must stop call `read_image`, whose error says why.
+    """
+    try:
+        return read_image(Path(path))
+    except InputError as exc:
+        log.warning("skipped: %s", exc)
+        return None

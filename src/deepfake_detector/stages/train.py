@@ -19,6 +19,7 @@ from deepfake_detector.core.reports import StageReport
 from deepfake_detector.learning.input_pipeline import face_dataset
 from deepfake_detector.learning.model import base_of, build_model, unfreeze_top
 from deepfake_detector.sources.face_sets import read_split
+from deepfake_detector.sources.images import read_image
 
 if TYPE_CHECKING:
     import keras
@@ -183,8 +184,11 @@ def _fit(
         shuffle_seed=cfg.seed,
         blend=rows.blend,
         ellipses=rows.ellipses,
+        read=read_image,
     )
-    val_ds = face_dataset(list(val["path"]), val["y"].to_numpy(), cfg.image_size, cfg.batch_size)
+    val_ds = face_dataset(
+        list(val["path"]), val["y"].to_numpy(), cfg.image_size, cfg.batch_size, read=read_image
+    )
 
     loss = keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing)
     metrics = [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]
@@ -257,6 +261,7 @@ def embed_rows(features: Callable, rows: TrainingRows, cfg: TrainParams) -> np.n
             64,
             blend=rows.blend[todo],
             ellipses=rows.ellipses[todo],
+            read=read_image,
         )
         for i, vector in zip(todo, _embed(features, ds), strict=True):
             out[i] = vector
@@ -287,6 +292,7 @@ def fit_logistic_head(
             shuffle_seed=cfg.seed + 1 + view,
             blend=rows.blend,
             ellipses=rows.ellipses,
+            read=read_image,
         )
         batches = [(features(images).numpy(), labels.numpy()) for images, labels in ds]
         x.append(np.concatenate([b[0] for b in batches]))
@@ -304,7 +310,9 @@ def fit_logistic_head(
         "train_faces": len(labels),
     }
     if len(val) and val["y"].nunique() == 2:
-        val_ds = face_dataset(list(val["path"]), val["y"].to_numpy(), cfg.image_size, 64)
+        val_ds = face_dataset(
+            list(val["path"]), val["y"].to_numpy(), cfg.image_size, 64, read=read_image
+        )
         scores = _embed(features, val_ds) @ w + b
         row["val_auc"] = float(roc_auc_score(val["y"].to_numpy(int), scores))
     log.info("logistic head: %s", row)
