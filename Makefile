@@ -53,7 +53,8 @@ setup: $(VENV)/.installed-$(SET)  ## create .venv, install the locked demo set (
 
 setup-dev: $(VENV)/.installed-dev  ## create .venv, install the locked dev set (demo + tests, lint, PostgreSQL, Dask)
 
-UV_COMPILE = $(strip uv pip compile --quiet --universal --generate-hashes --python-version 3.11 $(LOCK_FLAGS))
+UV_COMPILE = $(strip uv pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+  -c requirements/constraints.in $(LOCK_FLAGS))
 lock:  ## rewrite requirements/*.txt from pyproject.toml (LOCK_FLAGS=--upgrade: newest allowed versions)
 	@command -v uv >/dev/null || { echo "error: make lock needs uv: make setup-dev, or pip install uv" >&2; exit 1; }
 	$(UV_COMPILE) pyproject.toml -o requirements/core.txt
