@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BIN, REPO, run_env
+from processes import free_port
 
 
 def deepfake(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -45,13 +46,14 @@ def test_commands_are_accepted_with_hyphens(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [["predict", "x.jpg"], ["app"], ["export"], ["rest"]],
+    # Ports free for sure: the servers check theirs before the model.
+    [["predict", "x.jpg"], ["app", "--port", "0"], ["export"], ["rest", "--port", "{free}"]],
     ids=["predict", "app", "export", "rest"],
 )
 def test_before_any_model_one_error_line_names_make_demo(
     fresh_clone: Path, command: list[str]
 ) -> None:
-    result = deepfake(command, fresh_clone)
+    result = deepfake([a.replace("{free}", str(free_port())) for a in command], fresh_clone)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -1,4 +1,12 @@
-"""`deepfake`: one sub-command per pipeline stage (the commands `dvc.yaml` runs), and more."""
+"""`deepfake`: one sub-command per pipeline stage (the commands `dvc.yaml` runs), and more.
+
+Errors: what a user can fix (bad params, no model yet, a tracking or Prefect server that does
+not answer, a port in use, missing data: the project's `UserError`s) ends the command with one
+line `error: ...` that names the remedy, exit status 2, no traceback. Servers and ports are
+checked before the command starts its work (`core.runtime`'s pre-flight checks). Anything else
+is a bug: one `error: unexpected ...` line that says where its traceback was written, exit
+status 1; with `-v` the traceback is printed instead.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +22,15 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 from deepfake_detector.core.config import DEFAULT_PARAMS, ParamsError, load_params
-from deepfake_detector.core.dag import STAGES, stage
+from deepfake_detector.core.dag import STAGES, stage, stages_until
 from deepfake_detector.core.errors import UserError
-from deepfake_detector.core.runtime import prepare_environment, setup_logging
+from deepfake_detector.core.runtime import (
+    check_port_free,
+    check_prefect_api,
+    check_tracking_store,
+    prepare_environment,
+    setup_logging,
+)
 
 if TYPE_CHECKING:
     from deepfake_detector.core.config import Params
@@ -66,6 +80,12 @@ ParamsOption = Annotated[
 ]
 
 
+def _fail(message: object, status: int = 2) -> typer.Exit:
+    """Print `error: message` as one line; the Exit to raise."""
+    typer.echo("error: " + " ".join(str(message).split()), err=True)
+    return typer.Exit(status)
+
+
 @contextmanager
 def _guarded(what: str, lock: bool = True) -> Iterator[None]:
     """Hold the checkout's pipeline lock (when writing) and print user errors without traceback."""
@@ -75,15 +95,38 @@ def _guarded(what: str, lock: bool = True) -> Iterator[None]:
         with exclusive_run(Path("."), what) if lock else nullcontext():
             yield
     except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise _fail(exc) from exc
+
+
+def _check_tracking(settings: Params) -> None:
+    """The MLflow tracking store answers (or can be created), before any work that logs to it."""
+    from deepfake_detector.core.tracking import tracking_uri
+
+    check_tracking_store(tracking_uri(settings))
+
+
+def _logs_to_mlflow(name: str) -> bool:
+    """Stages that read the `registry` params write to the tracking store."""
+    return "registry" in stage(name).params
+
+
+def _check_prefect(scheduling: bool = False) -> None:
+    """The Prefect API in the settings (PREFECT_API_URL, env or profile) answers, if one is set."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if url:
+        check_prefect_api(url, scheduling)
 
 
 def _run_stage(name: str, params_path: Path) -> None:
     prepare_environment()
     setup_logging()
     with _guarded(name):
-        report = stage(name).function()(load_params(params_path), Path("."))
+        settings = load_params(params_path)
+        if _logs_to_mlflow(name):
+            _check_tracking(settings)
+        report = stage(name).function()(settings, Path("."))
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 
@@ -105,6 +148,7 @@ for _name in STAGES:
 def pipeline(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Run every stage in order in this process (without DVC's caching; `dvc repro` has it)."""
     with _guarded("pipeline"):
+        _check_tracking(load_params(params))
         for name in STAGES:
             _run_stage(name, params)
 
@@ -123,10 +167,12 @@ def flow(
     prepare_environment()
     setup_logging()
     if until not in STAGES:
-        typer.echo(
-            f"error: --until: unknown stage {until!r}; stages are {', '.join(STAGES)}", err=True
-        )
-        raise typer.Exit(2)
+        raise _fail(f"--until: unknown stage {until!r}; stages are {', '.join(STAGES)}")
+    with _guarded("flow", lock=False):  # checked before Prefect starts: no traceback in its log
+        settings = load_params(params)
+        if any(_logs_to_mlflow(s.name) for s in stages_until(until)):
+            _check_tracking(settings)
+        _check_prefect()
     from flows.pipeline import deepfake_pipeline
 
     with _guarded("flow"):
@@ -164,6 +210,9 @@ def serve(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Serve the scheduled Prefect deployment (cron from params) until stopped."""
     prepare_environment()
     setup_logging()
+    with _guarded("serve", lock=False):  # each scheduled run takes the lock itself
+        _check_tracking(load_params(params))
+        _check_prefect(scheduling=True)
     from flows.pipeline import serve_deployment
 
     serve_deployment(str(params))
@@ -233,6 +282,7 @@ def _check_model_exists(model: str, params_path: Path) -> str | None:
             raise UserError(f"no model at {model} ({NO_MODEL_YET})")
         return None
     uri = tracking_uri(load_params(params_path))
+    check_tracking_store(uri)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         raise UserError(f"no model is registered yet ({uri} does not exist): {NO_MODEL_YET}")
     return uri
@@ -334,7 +384,9 @@ def serve_app(
     host: Annotated[
         str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the app.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0: the first free one from 7860).")] = 7860,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port (0: the first free one from 7860).")
+    ] = 7860,
     max_file_size: Annotated[str, typer.Option(help="Largest upload accepted.")] = "50mb",
     concurrency: Annotated[int, typer.Option(help="Analyses running at once.")] = 2,
     queue_size: Annotated[int, typer.Option(help="Requests waiting at most.")] = 64,
@@ -344,6 +396,8 @@ def serve_app(
     """The web app: upload a picture or a clip, get a verdict with per-face evidence."""
     prepare_environment()
     setup_logging(logging.WARNING)
+    with _guarded("app", lock=False):
+        check_port_free(host, port)  # before the model loads and Gradio is imported
     from deepfake_detector.inference.app import build_app, demo_examples
 
     with _guarded("app", lock=False):
@@ -368,13 +422,15 @@ def serve_rest(
     host: Annotated[
         str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the endpoint.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 5001,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 5001,
     runtime: RuntimeOption = RuntimeChoice.auto,
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """REST in MLflow's scoring protocol (POST /invocations, GET /ping), without MLflow."""
     prepare_environment()
     setup_logging(logging.WARNING)
+    with _guarded("rest", lock=False):
+        check_port_free(host, port)  # before the model loads
     import uvicorn
 
     from deepfake_detector.inference.rest import build_api
@@ -418,8 +474,7 @@ def make_manifest_command(
     try:
         report = make_manifest(dataset, root, out, **options)
     except DatasetError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise _fail(exc) from exc
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 
@@ -435,8 +490,7 @@ def _study_params(params_path: Path, overrides: list[str] | None) -> Params:
     try:
         return with_overrides(load_params(params_path), overrides or [])
     except ParamsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise _fail(exc) from exc
 
 
 def _command_line() -> str:
@@ -462,10 +516,11 @@ def import_faces_command(
 def _study(name: str, params: Path, overrides: list[str] | None) -> None:
     prepare_environment()
     setup_logging()
-    from deepfake_detector.studies import protocols as studies
-
     settings = _study_params(params, overrides)
     with _guarded(name):
+        _check_tracking(settings)  # before the study's heavy imports
+        from deepfake_detector.studies import protocols as studies
+
         report = getattr(studies, name)(settings, Path("."), command=_command_line())
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
@@ -498,7 +553,10 @@ def study_results_command(
     setup_logging(logging.WARNING)
     from deepfake_detector.studies.results import write_results
 
-    rows = write_results(load_params(params), out)
+    with _guarded("study_results", lock=False):
+        settings = load_params(params)
+        _check_tracking(settings)
+        rows = write_results(settings, out)
     typer.echo(f"{out}: {rows} run(s)")
 
 
@@ -522,11 +580,11 @@ def export(
     """Export for devices (TFLite) and report agreement with the Keras model on the test split."""
     prepare_environment()
     setup_logging(logging.WARNING)
-    from deepfake_detector.inference.export import export_tflite
-
     with _guarded("export", lock=False):
         settings = load_params(params)
         _check_model_exists(model, params)
+        from deepfake_detector.inference.export import export_tflite  # TensorFlow: after checks
+
         report = export_tflite(settings, model, out, quantize.value)
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
@@ -542,8 +600,40 @@ _hyphenated_aliases()
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point: the project's own errors as one `error:` line (exit 2), bugs too.
+
+    A `UserError` that no command caught prints its message. Any other exception is a bug, not
+    the user's input: one line names it and the file its traceback was written to (exit 1);
+    with `-v` Python prints the traceback itself.
+    """
+    from deepfake_detector.core import runtime
+
+    try:
+        app()
+    except UserError as exc:
+        raise SystemExit(_fail(exc).exit_code) from None
+    except Exception as exc:
+        if runtime.chosen_level == logging.DEBUG:
+            raise
+        raise SystemExit(_fail(_bug(exc), status=1).exit_code) from None
+
+
+def _bug(exc: Exception) -> str:
+    """The message for an unexpected exception; its traceback goes to a file it names."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    what = f"unexpected {type(exc).__name__}: {exc}"
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="deepfake-traceback-", suffix=".txt", delete=False
+        ) as file:
+            file.write(text)
+    except OSError:
+        sys.stderr.write(text)
+        return f"{what} (a bug, not your input: the traceback is above)"
+    return f"{what} (a bug, not your input: the traceback is in {file.name}, or run with -v)"
 
 
 if __name__ == "__main__":
