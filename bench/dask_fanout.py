@@ -12,7 +12,6 @@ each worker, and the cached download and frame tasks included).
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 from pathlib import Path
@@ -23,6 +22,7 @@ from bench import projects
 from bench.context import Context
 from bench.processes import child_env, run_measured
 from bench.results import Row, fmt
+from deepfake_detector.core.reports import read_report
 
 NAME = "dask"
 TITLE = "8. Fan-out on Dask"
@@ -49,8 +49,8 @@ def _flow(project: Path, workers: int, run: int) -> tuple[float, float]:
     measured = run_measured(
         ["deepfake", "flow", "--until", "crop_faces"], project, projects.STAGE_TIMEOUT_S, env=env
     ).check("deepfake flow")
-    report = json.loads((project / "data/interim/faces/report.json").read_text())
-    return float(report["seconds"]), measured.seconds
+    report = read_report(project / "data/interim/faces")
+    return float(report["run"]["seconds"]), measured.seconds
 
 
 def run(ctx: Context) -> tuple[list[Row], list[str]]:

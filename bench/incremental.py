@@ -10,12 +10,12 @@ is read from their stamps' modification times.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from bench import projects
 from bench.context import Context
 from bench.results import Row, fmt
+from deepfake_detector.core.reports import read_report
 
 NAME = "incremental"
 TITLE = "5. Incremental work"
@@ -38,8 +38,7 @@ def stamps(project: Path, stage: str) -> dict[str, float]:
 def stage_seconds(project: Path, stage: str) -> float:
     """The seconds the stage itself reported (no process start, no DVC)."""
     folder, _ = FOLDERS[stage]
-    report = project / "data" / "interim" / folder / "report.json"
-    return float(json.loads(report.read_text())["seconds"])
+    return float(read_report(project / "data" / "interim" / folder)["run"]["seconds"])
 
 
 def setup(ctx: Context, name: str, videos: list[Path], count: int) -> Path:

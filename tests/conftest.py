@@ -145,8 +145,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     untraced by coverage (`no_cover`): tracing their in-process Prefect, TensorFlow and HTTP
     clients made the suite about 40% slower; the coverage figure is that of the other tests."""
     for item in items:
-        if "trained_project" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("trained"))
+        for fixture in ("trained_project", "repro"):  # one build of each, on one worker
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(fixture))
         if item.get_closest_marker("slow") or item.get_closest_marker("load"):
             item.add_marker(pytest.mark.no_cover)
 

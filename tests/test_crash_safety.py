@@ -24,6 +24,8 @@ from conftest import BIN, make_project, run, run_env
 from fileserver import FileServer, Served
 from reliability import Recorder
 
+from deepfake_detector.core.dag import RUN_LOG_SUFFIX
+
 pytestmark = pytest.mark.reliability
 
 # Large enough that each stage takes seconds (a window to kill in), small enough for the suite.
@@ -43,7 +45,11 @@ STAGES = {  # stage -> (output folder, file that marks the stage finished, items
     "extract_frames": ("data/interim/frames", "frames.csv", "*/frames.json"),
     "crop_faces": ("data/interim/faces", "faces.csv", "*/faces.json"),
 }
-SKIP_COMPARE = {"report.json"}  # holds the stage's run time
+
+
+def _compared(rel: str) -> bool:
+    """Every file but the run logs (`<folder>.run.json`: the run's time and host)."""
+    return not rel.endswith(RUN_LOG_SUFFIX)
 
 
 def _visible(root: Path) -> dict[str, str]:
@@ -102,7 +108,7 @@ def _kill_midway(
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             for rel, digest in _visible(project).items():
-                if Path(rel).name not in SKIP_COMPARE and reference.get(rel) != digest:
+                if _compared(rel) and reference.get(rel) != digest:
                     partial.add(rel)
             done = len(list(out.glob(pattern))) if out.exists() else 0
             if 0 < done < total and not (out / final).exists():
@@ -118,7 +124,7 @@ def _kill_midway(
         f"{proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
     )
     for rel, digest in _visible(project).items():  # what the kill left in view
-        if Path(rel).name not in SKIP_COMPARE and reference.get(rel) != digest:
+        if _compared(rel) and reference.get(rel) != digest:
             partial.add(rel)
     return done, sorted(partial)
 
@@ -145,9 +151,7 @@ def test_sigkill_mid_stage_then_rerun_equals_an_uninterrupted_run(
         done, partial = _kill_midway(stage, killed, reference, total)
         run(["deepfake", stage], killed)
         after = _visible(killed)
-        stage_files = {
-            k for k in reference if k.startswith(folder) and Path(k).name not in SKIP_COMPARE
-        }
+        stage_files = {k for k in reference if k.startswith(folder) and _compared(k)}
         differ = sorted(k for k in stage_files if after.get(k) != reference[k])
         extra = sorted(k for k in after if k.startswith(folder) and k not in reference)
         leftovers = _hidden(killed / folder)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from uuid import UUID
 
 import pytest
 from conftest import make_project, run
+
+from deepfake_detector.core.reports import read_report
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +79,7 @@ def test_flow_twice_second_run_all_cache_hits(
     }
     assert all(state == "Completed" for states in first.values() for state in states)
     assert len(first["crop_faces"]) == reports["download_videos"]["counts"]["videos"] == 12
-    assert reports["register_model"]["details"]["decision"] == "champion"
+    assert reports["register_model"]["run"]["decision"] == "champion"
     # The flow reconciled dvc.lock: DVC sees nothing to do.
     assert "up to date" in run(["dvc", "status"], project).stdout
 
@@ -94,10 +95,10 @@ def test_flow_after_dvc_repro_is_all_cache_hits(
 ) -> None:
     project = make_project(tmp_path / "project")
     run(["dvc", "repro"], project)
-    registered = json.loads((project / "models/registration/report.json").read_text())["details"]
+    registered = read_report(project / "models/registration")["run"]
     reports, states = _run_flow(project, monkeypatch)
     assert all(state == "Cached" for task in states.values() for state in task), states
     assert (
-        reports["register_model"]["details"]["version"] == registered["version"]
+        reports["register_model"]["run"]["version"] == registered["version"]
     )  # not registered twice
     assert "up to date" in run(["dvc", "status"], project).stdout

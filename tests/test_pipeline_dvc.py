@@ -3,29 +3,46 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import make_project, run, stages_run
+import yaml
+from conftest import REPO, make_project, run, run_env, stages_run
 
-from deepfake_detector.core.dag import STAGES
+from deepfake_detector.core.dag import CONFUSIONS, CURVES, FIGURE_FILE, STAGES, STUDY_FIGURE
+from deepfake_detector.core.reports import read_report
 
 pytestmark = pytest.mark.slow
 
 ALL = list(STAGES)
+FIRST_LOCK = "first-run-dvc.lock"
+
+
+def lock_entries(lock: Path, part: str = "outs") -> dict[str, dict[str, str]]:
+    """Each stage's outputs (or deps) in a dvc.lock: path -> md5."""
+    stages = yaml.safe_load(lock.read_text())["stages"]
+    return {
+        name: {entry["path"]: entry["md5"] for entry in stage.get(part, [])}
+        for name, stage in stages.items()
+    }
 
 
 @pytest.fixture(scope="module")
 def repro(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     project = make_project(tmp_path_factory.mktemp("dvc") / "project")
-    return project, run(["dvc", "repro"], project).stdout
+    output = run(["dvc", "repro"], project).stdout
+    # The first run's lock, before the experiments below move it on.
+    shutil.copy(project / "dvc.lock", project.parent / FIRST_LOCK)
+    return project, output
 
 
 def test_first_repro_runs_every_stage_and_registers_a_champion(repro: tuple[Path, str]) -> None:
     project, output = repro
     assert stages_run(output) == ALL
-    registration = json.loads((project / "models/registration/report.json").read_text())
-    assert registration["details"]["decision"] == "champion"
+    registration = read_report(project / "models/registration")
+    assert registration["run"]["decision"] == "champion"
     assert registration["details"]["alias_uri"] == "models:/deepfake-detector@champion"
     metrics = json.loads((project / "models/evaluation/metrics.json").read_text())
     assert set(metrics) == {"frame", "video"}
@@ -89,7 +106,7 @@ def test_training_param_reruns_training_and_after(repro: tuple[Path, str]) -> No
     project, _ = repro
     output = run(["dvc", "exp", "run", "-S", "train.epochs=2"], project).stdout
     assert stages_run(output) == ["train_model", "evaluate_model", "register_model"]
-    registration = json.loads((project / "models/registration/report.json").read_text())["details"]
+    registration = read_report(project / "models/registration")["run"]
     assert registration["version"] == "2"
     previous = registration["previous_champion_frame_auc"]
     score = registration["frame_auc"]
@@ -103,3 +120,72 @@ def test_cropping_param_reruns_cropping_and_after(repro: tuple[Path, str]) -> No
     # New crops, same faces table (boxes do not depend on the margin): DVC re-runs what reads the
     # crops and skips the split, whose only input did not change.
     assert stages_run(output) == ["crop_faces", "train_model", "evaluate_model", "register_model"]
+
+
+def test_every_stage_run_again_from_scratch_gives_the_same_bytes(
+    repro: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Nothing of a run (its time, host, MLflow ids) gets into what DVC hashes: a second project
+    run from nothing has every output, model and report included, byte for byte the same."""
+    project, _ = repro
+    again = make_project(tmp_path / "again")
+    run(["dvc", "repro"], again)
+    first, second = lock_entries(project.parent / FIRST_LOCK), lock_entries(again / "dvc.lock")
+    differ = {s: (first[s], second[s]) for s in first if first[s] != second.get(s)}
+    assert set(first) == set(ALL) and not differ, differ
+
+
+def test_the_demo_clips_are_the_committed_ones_byte_for_byte(tmp_path: Path) -> None:
+    """The repository's own demo stage, run from a fresh copy, leaves its dvc.lock entry (code,
+    params and the clips' content hash) exactly as committed."""
+    project = tmp_path / "fresh"
+    project.mkdir()
+    for name in ("dvc.yaml", "dvc.lock", "params.yaml"):
+        shutil.copy(REPO / name, project / name)
+    shutil.copytree(REPO / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    env = run_env(project)
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=project, check=True, env=env, capture_output=True)
+    run(["dvc", "repro", "--single-item", "make_demo_videos"], project)
+    committed = yaml.safe_load((REPO / "dvc.lock").read_text())["stages"]["make_demo_videos"]
+    made = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["make_demo_videos"]
+    assert made == committed
+
+
+def plots_shown(project: Path, out: Path) -> dict[str, list[dict]]:
+    """`dvc plots show --json`: plot id -> renderers; fails on any warning DVC prints."""
+    result = run(["dvc", "plots", "show", "--json", "-o", str(out)], project)
+    assert "WARNING" not in result.stdout + result.stderr, result.stderr
+    shown: dict[str, list[dict]] = json.loads(result.stdout)["data"]
+    return shown
+
+
+def test_dvc_plots_show_draws_each_table_once_without_warnings(
+    repro: tuple[Path, str], tmp_path: Path
+) -> None:
+    project, _ = repro
+    shown = plots_shown(project, tmp_path)
+    tables: dict[str, list[str]] = {}
+    for plot_id, renderers in shown.items():
+        (renderer,) = renderers
+        if renderer["type"] == "vega":
+            values = renderer["content"]["data"]["values"]
+            assert values, plot_id
+            for name in sorted({v["filename"] for v in values}):
+                tables.setdefault(name, []).append(plot_id)
+    # Every curve and confusion table in exactly one plot; frame and video ROC together.
+    assert tables == {name: [tables[name][0]] for name in (*CURVES, *CONFUSIONS)}, tables
+    assert tables["roc_frame.csv"] == tables["roc_video.csv"]
+    assert tables["pr_frame.csv"] == tables["pr_video.csv"]
+    images = [i for i, r in shown.items() if r[0]["type"] == "image"]
+    assert images == [f"models/evaluation/{FIGURE_FILE}"], images
+
+
+def test_the_repository_plots_render_on_a_clean_checkout(tmp_path: Path) -> None:
+    """What is committed draws without a run: the evaluation's tables and figure, and the
+    studies' ROC figures as images."""
+    shown = plots_shown(REPO, tmp_path)
+    images = sorted(i for i, r in shown.items() if r[0]["type"] == "image")
+    assert f"models/evaluation/{FIGURE_FILE}" in images
+    assert any(i.startswith("studies/reports/") and i.endswith(STUDY_FIGURE) for i in images)
+    assert all(r[0]["type"] in ("vega", "image") for r in shown.values())

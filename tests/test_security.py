@@ -36,6 +36,7 @@ from reliability import Recorder
 from servers import running_app
 
 from deepfake_detector.core.config import DownloadParams, Params, PathsParams
+from deepfake_detector.core.reports import read_report
 from deepfake_detector.sources.manifest import read_videos_table, video_id_for
 from deepfake_detector.stages.download import download_videos
 
@@ -844,12 +845,12 @@ def test_no_secret_from_the_environment_reaches_mlflow_reports_or_logs(
     store_hits = sorted({f"{where}: {v}" for v in values for where, cell in cells if v in cell})
     scanned, file_hits = _scan_files(project, needles)
     log_hits = [s.decode() for s in _scan((result.stdout + result.stderr).encode(), needles)]
-    report = json.loads((project / "models" / "registration" / "report.json").read_text())
+    report = read_report(project / "models" / "registration")
     with closing(sqlite3.connect(project / "mlruns" / "mlflow.db")) as con:
         repo_url = con.execute(
             "select value from tags where key = 'mlflow.source.git.repoURL'"
         ).fetchone()
-    ok = not store_hits and not file_hits and not log_hits and report["details"]["version"]
+    ok = not store_hits and not file_hits and not log_hits and report["run"]["version"]
     assert reliability.add(
         SECTION,
         f"sentinel secrets in {len(SECRET_ENV)} env variables, a pip index URL and the git "

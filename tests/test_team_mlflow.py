@@ -26,6 +26,8 @@ from postgres import libpq_url, postgres_url
 from processes import free_port, start, stop
 from servers import wait_http
 
+from deepfake_detector.core.reports import read_report
+
 pytestmark = pytest.mark.slow
 
 __all__ = ["postgres_url"]  # the fixture, imported so that pytest finds it here
@@ -100,10 +102,10 @@ def team_run(cmd: list[str], project: Path, server: TeamServer) -> str:
 
 
 def registration(project: Path, server: TeamServer) -> dict[str, Any]:
-    """Run the pipeline's registering stage; the details of its report (version, decision)."""
+    """Run the pipeline's registering stage; what it registered (version, decision, run)."""
     team_run(["deepfake", "register_model"], project, server)
-    report = json.loads((project / "models" / "registration" / "report.json").read_text())
-    return report["details"]
+    run: dict[str, Any] = read_report(project / "models" / "registration")["run"]
+    return run
 
 
 def database_rows(server: TeamServer) -> dict[str, Any]:

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 StageFn = Callable[["Params", Path], "StageReport"]
 
 # Artifact names: what the stages write and the front ends read.
-REPORT_NAME = "report.json"  # every stage's report, beside its outputs
+REPORT_NAME = "report.json"  # every stage's report, in its folder: inputs' facts only, hashed
+RUN_LOG_SUFFIX = ".run.json"  # `<folder>.run.json`: one run's facts (time, host), not hashed
 DEMO_MANIFEST = "manifest.csv"
 VIDEOS_TABLE = "videos.csv"
 FRAMES_INDEX = "frames.csv"
@@ -44,6 +45,7 @@ PREDICTIONS_FILE = "predictions.csv"
 VIDEO_PREDICTIONS_FILE = "video_predictions.csv"
 FIGURE_FILE = "evaluation.png"
 CURVES = ("roc_frame.csv", "roc_video.csv", "pr_frame.csv", "pr_video.csv")
+CONFUSIONS = ("confusion_frame.csv", "confusion_video.csv")  # one row per item: actual, predicted
 # A study's report folder.
 STUDY_REPORT = "report.md"
 STUDY_FOLDS = "folds.csv"
@@ -197,15 +199,19 @@ STAGES: dict[str, Stage] = {
                 "paths.evaluation_dir",
             ),
             deps=("${paths.model_dir}", "${paths.split_dir}"),
+            # The curves and confusion tables are drawn by the top-level plots of dvc.yaml
+            # (`dvc_yaml.PLOTS`), each once; the figure is an image plot. All small and in git,
+            # so a fresh clone shows them (`dvc plots show`) before any run.
             outs=(
                 *(
                     Out(f"${{paths.evaluation_dir}}/{name}")
-                    for name in (PREDICTIONS_FILE, VIDEO_PREDICTIONS_FILE, FIGURE_FILE)
+                    for name in (PREDICTIONS_FILE, VIDEO_PREDICTIONS_FILE)
                 ),
                 Out("${paths.evaluation_dir}/" + REPORT_NAME, cache=False),
                 Out("${paths.evaluation_dir}/" + INFERENCE_FILE, cache=False),
+                *(Out(f"${{paths.evaluation_dir}}/{c}", cache=False) for c in CURVES + CONFUSIONS),
                 Out("${paths.evaluation_dir}/" + METRICS_FILE, kind="metrics", cache=False),
-                *(Out(f"${{paths.evaluation_dir}}/{c}", kind="plots", cache=False) for c in CURVES),
+                Out("${paths.evaluation_dir}/" + FIGURE_FILE, kind="plots", cache=False),
             ),
             home="${paths.evaluation_dir}",
         ),
@@ -240,12 +246,12 @@ def _study_outs(study: str) -> tuple[Out, ...]:
         STUDY_BREAKDOWN,
         STUDY_PREDICTIONS,
         STUDY_CANDIDATES,
-        STUDY_FIGURE,
         REPORT_NAME,
     )
     return (
         *(Out(f"{folder}/{name}", cache=False) for name in files),
         Out(f"{folder}/{STUDY_SUMMARY}", kind="metrics", cache=False),
+        Out(f"{folder}/{STUDY_FIGURE}", kind="plots", cache=False),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepfake_detector.core.dag import CURVES, STAGES, STUDY_STAGES, Out, Stage
+from deepfake_detector.core.dag import CONFUSIONS, CURVES, STAGES, STUDY_STAGES, Out, Stage
 from deepfake_detector.core.imports import SRC
 
 HEADER = """\
@@ -36,11 +36,37 @@ stages:
 
 FILES = {Path("dvc.yaml"): "pipeline", Path("studies/dvc.yaml"): "studies"}
 
-# The curves the evaluation writes, as DVC plots: x and y columns of each CSV.
+# The evaluation's tables as DVC plots, each drawn once: title, template, x column and label,
+# y column and label, and the files (frame and video level share a plot where they share axes).
 PLOTS = (
-    ("ROC (video level)", "roc_video.csv", "fpr", "tpr"),
-    ("ROC (frame level)", "roc_frame.csv", "fpr", "tpr"),
-    ("Precision-recall (video level)", "pr_video.csv", "recall", "precision"),
+    (
+        "ROC, frame and video level",
+        "simple",
+        ("fpr", "false positive rate"),
+        ("tpr", "true positive rate"),
+        ("roc_frame.csv", "roc_video.csv"),
+    ),
+    (
+        "Precision-recall, frame and video level",
+        "simple",
+        ("recall", "recall"),
+        ("precision", "precision"),
+        ("pr_frame.csv", "pr_video.csv"),
+    ),
+    (
+        "Confusion matrix, video level (calibrated threshold)",
+        "confusion",
+        ("actual", "actual"),
+        ("predicted", "predicted"),
+        ("confusion_video.csv",),
+    ),
+    (
+        "Confusion matrix, frame level (calibrated threshold)",
+        "confusion",
+        ("actual", "actual"),
+        ("predicted", "predicted"),
+        ("confusion_frame.csv",),
+    ),
 )
 
 
@@ -93,13 +119,15 @@ def _render(header: str, stages: list[Stage], wdir: str = "") -> str:
 
 def _plots() -> str:
     lines = ["", "plots:"]
-    for title, curve, x, y in PLOTS:
-        assert curve in CURVES, curve
+    for title, template, (x, x_label), (y, y_label), files in PLOTS:
+        assert set(files) <= set(CURVES + CONFUSIONS), files
         lines += [
             f"  - {title}:",
-            "      template: simple",
+            f"      template: {template}",
             f"      x: {x}",
             "      y:",
-            f"        ${{paths.evaluation_dir}}/{curve}: {y}",
+            *(f"        ${{paths.evaluation_dir}}/{name}: {y}" for name in files),
+            f"      x_label: {x_label}",
+            f"      y_label: {y_label}",
         ]
     return "\n".join(lines) + "\n"

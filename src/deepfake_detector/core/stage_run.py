@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from deepfake_detector.core.atomic import remove_stale_temps
 from deepfake_detector.core.dag import Stage, dump, resolve
-from deepfake_detector.core.reports import StageReport
+from deepfake_detector.core.reports import StageReport, read_report
 
 if TYPE_CHECKING:
     from deepfake_detector.core.config import Params
@@ -121,13 +121,9 @@ def run_per_video(name: str, params: Params, root: Path) -> StageReport:
 
 def done_whole(stage: Stage, params: Params, root: Path, key: str) -> dict[str, Any] | None:
     """A whole stage's report if it ran under `key` and its outputs are all still there."""
-    import json
-
-    from deepfake_detector.core.dag import REPORT_NAME
-
     values = dump(params)
     try:
-        report = json.loads((root / resolve(stage.home, values) / REPORT_NAME).read_text())
+        report = read_report(root / resolve(stage.home, values))
     except (OSError, ValueError):
         return None
     outputs = [root / resolve(out.path, values) for out in stage.outs]

@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 Reader = Callable[[Path], np.ndarray]
 
 
-def _blur(image: tf.Tensor) -> tf.Tensor:
+def _blur(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """3x3 or 5x5 Gaussian blur, as a depthwise convolution."""
     import tensorflow as tf
 
-    sigma = tf.random.uniform([], 0.5, 1.5)
+    sigma = tf.random.stateless_uniform([], seed, 0.5, 1.5)
     x = tf.range(-2.0, 3.0)
     k = tf.exp(-(x**2) / (2.0 * sigma**2))
     k = k / tf.reduce_sum(k)
@@ -64,32 +64,43 @@ def resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
     return tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size])
 
 
-def augment(image: tf.Tensor, params: AugmentParams) -> tf.Tensor:
-    """Flip, brightness/contrast, blur and JPEG re-compression on one 0..255 float image."""
+def augment(image: tf.Tensor, params: AugmentParams, seed: tf.Tensor) -> tf.Tensor:
+    """Flip, brightness/contrast, blur and JPEG re-compression on one 0..255 float image.
+
+    Every draw is stateless, from the image's own `seed` (shape [2]): under a parallel map the
+    same seed gives the same picture whatever order the threads run in, so a training run is
+    repeatable bit for bit (stateful random ops would hand out their draws in thread order).
+    """
     import tensorflow as tf
 
+    seeds = tf.random.experimental.stateless_split(seed, 7)
+    flip, bright, contrast, blur_on, blur, jpeg_on, quality = (seeds[i] for i in range(7))
     if params.flip:
-        image = tf.image.random_flip_left_right(image)
+        image = tf.image.stateless_random_flip_left_right(image, flip)
     if params.brightness > 0:
-        image = tf.image.random_brightness(image, params.brightness * 255.0)
+        image = tf.image.stateless_random_brightness(image, params.brightness * 255.0, bright)
     if params.contrast > 0:
-        image = tf.image.random_contrast(image, 1 - params.contrast, 1 + params.contrast)
+        image = tf.image.stateless_random_contrast(
+            image, 1 - params.contrast, 1 + params.contrast, contrast
+        )
     image = tf.clip_by_value(image, 0.0, 255.0)
     if params.blur_prob > 0:
         image = tf.cond(
-            tf.random.uniform([]) < params.blur_prob, lambda: _blur(image), lambda: image
+            tf.random.stateless_uniform([], blur_on) < params.blur_prob,
+            lambda: _blur(image, blur),
+            lambda: image,
         )
     if params.jpeg_prob > 0:
 
         def recompress() -> tf.Tensor:
-            quality = tf.random.uniform(
-                [], params.jpeg_quality_min, params.jpeg_quality_max + 1, dtype=tf.int32
+            q = tf.random.stateless_uniform(
+                [], quality, params.jpeg_quality_min, params.jpeg_quality_max + 1, dtype=tf.int32
             )
-            return tf.cast(
-                tf.image.adjust_jpeg_quality(tf.cast(image, tf.uint8), quality), tf.float32
-            )
+            return tf.cast(tf.image.adjust_jpeg_quality(tf.cast(image, tf.uint8), q), tf.float32)
 
-        image = tf.cond(tf.random.uniform([]) < params.jpeg_prob, recompress, lambda: image)
+        image = tf.cond(
+            tf.random.stateless_uniform([], jpeg_on) < params.jpeg_prob, recompress, lambda: image
+        )
     image.set_shape([None, None, 3])
     return image
 
@@ -113,8 +124,9 @@ def face_dataset(
 
     Rows whose `blend` flag is set become self-blended pseudo-fakes of their image
     (`synthetic.self_blend`, face ellipse from `ellipses`), made before augmentation so both
-    classes are augmented alike; their seeds follow `shuffle_seed` (the same seed, the same
-    batches).
+    classes are augmented alike. Each image draws its pseudo-fake and its augmentation from its
+    own seed, and the seeds follow `shuffle_seed`: the same seed gives the same batches, bit for
+    bit, however the parallel map is scheduled.
     """
     import tensorflow as tf
 
@@ -138,14 +150,10 @@ def face_dataset(
     def decode(path: tf.Tensor) -> tf.Tensor:
         return resize(decode_file(path, read), image_size)
 
-    def augmented(image: tf.Tensor) -> tf.Tensor:
-        return image if augment_params is None else augment(image, augment_params)
-
-    if not np.asarray(blend, bool).any():  # no pseudo-fakes: no seeds, no branch per image
-        ds = ds.map(
-            lambda path, y, *_: (augmented(decode(path)), y), num_parallel_calls=tf.data.AUTOTUNE
-        )
+    if augment_params is None and not np.asarray(blend, bool).any():  # nothing drawn: no seeds
+        ds = ds.map(lambda path, y, *_: (decode(path), y), num_parallel_calls=tf.data.AUTOTUNE)
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    # One seed per image, in the (seeded) shuffled order: the draws of each image are its own.
     seeds = tf.data.Dataset.random(
         seed=0 if shuffle_seed is None else shuffle_seed, rerandomize_each_iteration=True
     ).batch(2)
@@ -154,13 +162,17 @@ def face_dataset(
     def load(
         path: tf.Tensor, y: tf.Tensor, fake: tf.Tensor, ellipse: tf.Tensor, seed: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor]:
+        two = tf.random.experimental.stateless_split(seed, 2)
+        blend_seed, augment_seed = two[0], two[1]
         image = decode(path)
         image = tf.cond(
             fake,
-            lambda: self_blend(image, ellipse, seed, image_size)[0],
+            lambda: self_blend(image, ellipse, blend_seed, image_size)[0],
             lambda: tf.ensure_shape(image, [image_size, image_size, 3]),
         )
-        return augmented(image), y
+        return (
+            image if augment_params is None else augment(image, augment_params, augment_seed)
+        ), y
 
     ds = ds.map(
         lambda row, seed: load(row[0], row[1], row[2], row[3], seed),

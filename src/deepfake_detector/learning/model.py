@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from deepfake_detector.core.config import TrainParams
 from deepfake_detector.core.errors import UserError
@@ -117,3 +117,48 @@ def load_model(path: Path) -> keras.Model:
     import keras
 
     return keras.models.load_model(path, safe_mode=True, compile=False)
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save in Keras' format, byte for byte the same for the same weights.
+
+    Keras stamps each save with the time (`date_saved` in `metadata.json` and the zip entries'
+    dates) and names objects shared between layers by their memory address (`shared_object_id`
+    in `config.json`), which would give the same model a new hash in `dvc.lock` on every run:
+    the dates are written fixed and the ids renumbered in order of appearance (they only link
+    the uses of one object). The weights file itself is already stable.
+    """
+    import json
+    import zipfile
+
+    raw = path.with_name(path.name + ".raw.keras")
+    try:
+        model.save(raw)
+        with zipfile.ZipFile(raw) as src, zipfile.ZipFile(path, "w") as dst:
+            for info in src.infolist():
+                data = src.read(info)
+                if info.filename == "metadata.json":
+                    meta = json.loads(data)
+                    meta.pop("date_saved", None)
+                    data = json.dumps(meta, sort_keys=True).encode()
+                elif info.filename == "config.json":
+                    data = json.dumps(_renumber_shared(json.loads(data), {})).encode()
+                entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+                entry.compress_type, entry.external_attr = info.compress_type, info.external_attr
+                dst.writestr(entry, data)
+    finally:
+        raw.unlink(missing_ok=True)
+
+
+def _renumber_shared(node: Any, ids: dict[int, int]) -> Any:
+    """The config with each `shared_object_id` (a memory address) replaced by 1, 2, 3, ..."""
+    if isinstance(node, dict):
+        return {
+            k: ids.setdefault(v, len(ids) + 1)
+            if k == "shared_object_id"
+            else _renumber_shared(v, ids)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_renumber_shared(v, ids) for v in node]
+    return node

@@ -27,7 +27,7 @@ from deepfake_detector.core.reports import StageReport
 from deepfake_detector.inference.predict import Detector, InferenceConfig, ModelRef, score_files
 from deepfake_detector.inference.tracks import link_tracks, video_score
 from deepfake_detector.learning.calibration import Calibration, fit_calibration
-from deepfake_detector.learning.metrics import curves, metrics_with_intervals
+from deepfake_detector.learning.metrics import EPS, curves, metrics_with_intervals
 from deepfake_detector.learning.model import load_model
 from deepfake_detector.sources.face_sets import read_split
 
@@ -232,6 +232,9 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
             pd.DataFrame(roc).to_csv(tmp, index=False)
         with atomic_path(out_dir / f"pr_{level}.csv") as tmp:
             pd.DataFrame(pr).to_csv(tmp, index=False)
+    for level, scored in {"frame": result.frames, "video": result.videos}.items():
+        with atomic_path(out_dir / f"confusion_{level}.csv") as tmp:
+            confusion_table(scored, calibration.threshold).to_csv(tmp, index=False)
     plot_figures(out_dir, level_curves, metrics)
     report.count("val_faces", len(result.val))
     report.count("test_faces", len(test))
@@ -301,6 +304,13 @@ def study_score(params: Params, root: Path) -> dict[str, object]:
         "folds": summary.get("folds"),
         "same_recipe": details.get("recipe_key") == recipe_key(params),
     }
+
+
+def confusion_table(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Each scored item's true and predicted label at the threshold: DVC's confusion plot."""
+    p = np.clip(table["p_fake"].to_numpy(float), EPS, 1 - EPS)  # as `binary_metrics` counts
+    predicted = np.where(p >= threshold, "fake", "real")
+    return pd.DataFrame({"actual": table["label"].to_numpy(str), "predicted": predicted})
 
 
 def curves_of(table: pd.DataFrame) -> tuple[dict, dict]:

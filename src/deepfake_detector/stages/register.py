@@ -19,7 +19,7 @@ from deepfake_detector.core.dag import (
     SPLIT_FILE,
 )
 from deepfake_detector.core.keys import file_sha256
-from deepfake_detector.core.reports import StageReport
+from deepfake_detector.core.reports import StageReport, run_log_path
 from deepfake_detector.core.tracking import (
     connect,
     decide_and_tag,
@@ -49,7 +49,7 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
     inference = json.loads((eval_dir / INFERENCE_FILE).read_text())
     experiment_id = connect(params, root)
     artifacts = sorted(p for p in eval_dir.iterdir() if p.suffix in {".png", ".json", ".csv"})
-    artifacts += [model_dir / HISTORY_FILE, model_dir / REPORT_NAME]
+    artifacts += [model_dir / HISTORY_FILE, model_dir / REPORT_NAME, run_log_path(model_dir)]
     logged = log_training_run(
         params,
         experiment_id,
@@ -66,10 +66,12 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
     )
     describe_version(params, logged.version, model_description(metrics, inference))
     decision = decide_and_tag(params, logged.version, score)
-    report.details.update(decision)
-    report.details["run_id"] = logged.run_id
-    report.details["model_uri"] = logged.model_uri
+    # What was put forward follows from the inputs; what the registry made of it (the version,
+    # the run, the decision against the champion of the day) is this run's own fact.
+    report.details["model_sha256"] = file_sha256(model_dir / MODEL_FILE)
+    report.details["selection_score"] = None if score != score else score
     report.details["alias_uri"] = f"models:/{params.registry.model_name}@{params.registry.alias}"
+    report.run.update(decision, run_id=logged.run_id, model_uri=logged.model_uri)
     report.count("registered_versions")
     log.info("register_model: version %s -> %s", logged.version, decision["decision"])
     return report.finish(root / params.paths.registration_dir)

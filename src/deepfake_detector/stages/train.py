@@ -17,7 +17,7 @@ from deepfake_detector.core.config import Params, TrainParams, crop_margin
 from deepfake_detector.core.dag import HISTORY_FILE, MODEL_FILE
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.learning.input_pipeline import face_dataset
-from deepfake_detector.learning.model import base_of, build_model, unfreeze_top
+from deepfake_detector.learning.model import base_of, build_model, save_model, unfreeze_top
 from deepfake_detector.sources.face_sets import read_split
 from deepfake_detector.sources.images import read_image
 
@@ -332,7 +332,7 @@ def train_model(params: Params, root: Path = Path(".")) -> StageReport:
 
     out_dir = root / params.paths.model_dir
     with atomic_path(out_dir / MODEL_FILE) as tmp:
-        model.save(tmp)
+        save_model(model, tmp)
     with atomic_path(out_dir / HISTORY_FILE) as tmp:
         log_frame.to_csv(tmp, index=False)
     report.count("train_faces", len(train))
@@ -340,7 +340,7 @@ def train_model(params: Params, root: Path = Path(".")) -> StageReport:
     report.count("epochs", len(log_frame))
     report.details["training"] = fitted.counts
     report.details["class_weights"] = fitted.class_weights
-    report.details["devices"] = list(fitted.devices)
+    report.run["devices"] = list(fitted.devices)  # the machine's, not the inputs'
     report.details["trainable_params"] = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     if not log_frame.empty and "val_auc" in log_frame:
         report.details["best_val_auc"] = float(log_frame["val_auc"].max())

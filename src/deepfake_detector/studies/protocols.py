@@ -425,13 +425,14 @@ def _finish(
         "min_video_auc": float(np.nanmin(folds["video_auc"].astype(float))),
     }
     candidates = pd.DataFrame([c for r in results for c in (r.candidates or [])])
+    # Durations are the run's, not the data's: they go to the run log (`run_facts`), not here.
     _write_tables(
         out_dir,
         {
-            FOLDS_FILE: folds,
+            FOLDS_FILE: folds.drop(columns=["seconds"]),
             BREAKDOWN_FILE: pooled,
             PREDICTIONS_FILE: videos,
-            CANDIDATES_FILE: candidates,
+            CANDIDATES_FILE: candidates.drop(columns=["seconds"], errors="ignore"),
         },
     )
     curves = {
@@ -439,11 +440,22 @@ def _finish(
         for r in results
     }
     write_json(out_dir / SUMMARY_FILE, {k: _json(v) for k, v in summary.items()})
-    write_report(
-        out_dir, kind, name, params, command, folds, pooled, summary, curves, run.run_id, candidates
-    )
+    write_report(out_dir, kind, name, params, command, folds, pooled, summary, curves, candidates)
     run.log_summary(summary, out_dir)
     return summary
+
+
+def run_facts(results: list[FoldResult], run_id: str) -> dict[str, object]:
+    """What belongs to this run of a study, not to its inputs: the MLflow run, each fold's time."""
+    return {
+        "mlflow_run_id": run_id,
+        "fold_seconds": {r.fold.name: round(r.seconds, 1) for r in results},
+        "candidate_seconds": {
+            f"{c['fold']}:{c['candidate']}": c["seconds"]
+            for r in results
+            for c in r.candidates or []
+        },
+    }
 
 
 def _json(value: float | int) -> float | int | None:
@@ -481,10 +493,10 @@ def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "
             report.count("folds")
         summary = _finish("leave_one_group_out", params, root, results, command, run)
     chosen = chosen_recipe(results, study.candidates)
+    report.run.update(run_facts(results, run.run_id))
     report.details.update(
         {
             "summary": summary,
-            "mlflow_run_id": run.run_id,
             "chosen_recipe": chosen.name,
             "recipe_key": recipe_key(with_overrides(params, list(chosen.overrides))),
         }
@@ -533,7 +545,6 @@ def cross_dataset(params: Params, root: Path = Path("."), command: str = "") -> 
         run.log_fold(fold_row(result))
         report.count("folds")
         summary = _finish("cross_dataset", params, root, [result], command, run)
-    report.details.update(
-        {"summary": summary, "mlflow_run_id": run.run_id, "recipe_key": recipe_key(params)}
-    )
+    report.run.update(run_facts([result], run.run_id))
+    report.details.update({"summary": summary, "recipe_key": recipe_key(params)})
     return report.finish(root / params.studies.reports_dir / study.name)

@@ -116,7 +116,6 @@ def write_report(
     pooled: pd.DataFrame,
     summary: dict[str, float],
     curves: Curves,
-    run_id: str,
     candidates: pd.DataFrame | None = None,
 ) -> None:
     """`report.md` and `roc.png` in `out_dir`."""
@@ -153,7 +152,8 @@ Made by:
 {command}
 ```
 
-MLflow run `{run_id}` in experiment `{params.studies.experiment}` (nested runs per fold).
+One MLflow run in experiment `{params.studies.experiment}` (nested runs per fold); its id,
+the time taken and the machine are in `{name}.run.json` beside this folder.
 
 ## Summary
 
