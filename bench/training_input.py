@@ -128,6 +128,7 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
     from deepfake_detector.core.config import Params
     from deepfake_detector.learning.input_pipeline import face_dataset
     from deepfake_detector.learning.model import build_model
+    from deepfake_detector.sources.images import read_image
     from deepfake_detector.stages.train import class_weights
 
     cfg = Params.model_validate(params_with(ctx, {})).train
@@ -142,7 +143,13 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
     )
     weights = class_weights(labels)
     ours = face_dataset(
-        files, labels, size, batch, augment_params=cfg.augment, shuffle_seed=cfg.seed
+        files,
+        labels,
+        size,
+        batch,
+        augment_params=cfg.augment,
+        shuffle_seed=cfg.seed,
+        read=read_image,
     )
     # SBI: the real crops twice, once as themselves and once self-blended (labels 0, 1).
     reals = [f for f, y in zip(files, labels, strict=True) if y == 0]
@@ -157,6 +164,7 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
         augment_params=cfg.augment,
         shuffle_seed=cfg.seed,
         blend=sbi_labels == 1,
+        read=read_image,
     )
     x = decode_all(files, size)
     seed = ImageDataGenerator(horizontal_flip=True).flow_from_directory(
