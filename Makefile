@@ -29,7 +29,7 @@ TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///mlruns/mlflow.db)
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-CHECK_PYTHON = @$(PYTHON) $(PYTHON_CHECK) 2>/dev/null || { \
+CHECK_PYTHON = @$(or $(PYTHON),false) $(PYTHON_CHECK) 2>/dev/null || { \
   echo "error: no supported Python (3.11, 3.12 or 3.13): tried $(or $(PYTHON),$(PYTHONS))." >&2; \
   echo "Install one, or name it: make ... PYTHON=/path/to/python3.12" >&2; exit 1; }
 
@@ -39,7 +39,7 @@ python:  ## print the interpreter the venv is made with (Python 3.11 to 3.13; PY
 
 $(VENV)/pyvenv.cfg:
 	$(CHECK_PYTHON)
-	$(PYTHON) -m venv $(VENV)
+	$(or $(PYTHON),false) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # A set's stamp is older than its lock file (or pyproject.toml) after `make lock` or a pull:
@@ -49,9 +49,9 @@ $(VENV)/.installed-%: requirements/%.txt pyproject.toml | $(VENV)/pyvenv.cfg
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-setup: $(VENV)/.installed-$(SET)  ## create .venv, install the locked demo set (SET=core|demo|gpu|dev)
+setup: $(VENV)/.installed-$(SET)  ## create .venv, install the locked demo set: pipeline and front ends (SET=core|gpu|dev)
 
-setup-dev: $(VENV)/.installed-dev  ## create .venv, install the locked dev set (demo + tests, lint, PostgreSQL, Dask)
+setup-dev: $(VENV)/.installed-dev  ## create .venv, install the locked dev set: demo + test and lint tools, PostgreSQL driver, Dask
 
 UV_COMPILE = $(strip uv pip compile --quiet --universal --generate-hashes --python-version 3.11 \
   -c requirements/constraints.in $(LOCK_FLAGS))
