@@ -602,12 +602,16 @@ _hyphenated_aliases()
 def main() -> None:
     """Console entry point: the project's own errors as one `error:` line (exit 2), bugs too.
 
-    A `UserError` that no command caught prints its message. Any other exception is a bug, not
+    Unless `-v`, TensorFlow's native INFO lines are dropped from stderr (`native_stderr`). A
+    `UserError` that no command caught prints its message. Any other exception is a bug, not
     the user's input: one line names it and the file its traceback was written to (exit 1);
     with `-v` Python prints the traceback itself.
     """
     from deepfake_detector.core import runtime
+    from deepfake_detector.core.native_stderr import drop_native_info
 
+    if not {"-v", "--verbose"} & set(sys.argv[1:]):  # TensorFlow's C++ INFO lines: no Python
+        drop_native_info()  # setting reaches them; the process's stderr is filtered instead
     try:
         app()
     except UserError as exc:

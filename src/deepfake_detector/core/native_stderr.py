@@ -1,0 +1,85 @@
+"""TensorFlow's C++ start-up lines kept off the terminal unless asked for (`deepfake -v`).
+
+TensorFlow's native runtime logs through absl straight to file descriptor 2 before any Python
+logging setting or `TF_CPP_MIN_LOG_LEVEL` can stop it (`I0000 ... port.cc:153] oneDNN custom
+operations are on ...`, after absl's own notice that logging is not initialised). `drop_native_info`
+puts a filter on descriptor 2: those INFO lines and that notice are dropped, everything else
+written to stderr (Python's logs, warnings, tracebacks, progress bars) passes through unchanged.
+Partial lines (a progress bar's carriage returns) pass at once unless they could still become one
+of the dropped lines.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import sys
+import threading
+
+# absl's INFO prefix (`I1202 13:45:01.123456  4242 file.cc:153] `; before absl is initialised the
+# time reads `00:00:<seconds since 1970>`), and its pre-init notice.
+NATIVE_INFO = re.compile(rb"I\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] ")
+ABSL_NOTICE = (
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+)
+_installed = False
+
+
+def dropped(line: bytes) -> bool:
+    """Whether one stderr line is native INFO chatter."""
+    body = line.rstrip(b"\r\n")
+    return body == ABSL_NOTICE or NATIVE_INFO.match(body) is not None
+
+
+def _may_become_dropped(partial: bytes) -> bool:
+    """Whether an unfinished line could still turn into one that is dropped."""
+    if ABSL_NOTICE.startswith(partial[: len(ABSL_NOTICE)]):
+        return True
+    return partial[:1] == b"I" and (len(partial) < 5 or partial[1:5].isdigit())
+
+
+def drop_native_info() -> None:
+    """Filter descriptor 2 for the rest of the process (once; a no-op where it cannot be done)."""
+    global _installed
+    if _installed:
+        return
+    try:
+        sys.stderr.flush()
+        real = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+    except OSError:
+        return
+    _installed = True
+    pump = threading.Thread(target=_pump, args=(read_end, real), daemon=True, name="stderr")
+    pump.start()
+
+    def restore() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(real, 2)  # closes the pipe's last writer: the pump reads to the end and stops
+        pump.join(timeout=5)
+
+    atexit.register(restore)
+
+
+def _pump(read_end: int, real: int) -> None:
+    pending = b""
+    out = os.dup(real)
+    try:
+        while chunk := os.read(read_end, 65536):
+            pending += chunk
+            *lines, pending = re.split(rb"(?<=[\r\n])", pending)
+            kept = b"".join(line for line in lines if not dropped(line))
+            if pending and not _may_become_dropped(pending):
+                kept, pending = kept + pending, b""
+            if kept:
+                os.write(out, kept)
+        if pending and not dropped(pending):
+            os.write(out, pending)
+    finally:
+        os.close(read_end)
+        os.close(out)
