@@ -44,7 +44,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.load, pytest.mark.reliability]
 USERS = 32
 PER_USER = 10
 RSS_FIRST = 50
-RSS_LAST = 500
+RSS_LAST = 300
 RSS_GROWTH = 1.10
 REQUEST_TIMEOUT_S = 60.0
 CONNECT_DEADLINE_S = 60.0
@@ -296,7 +296,7 @@ def check_server(connect: Connect, pid: int, entry: str, reliability: Recorder) 
 
 
 def test_rest_under_load(trained_project: Path, tmp_path: Path, reliability: Recorder) -> None:
-    """`mlflow models serve` of the champion: memory over 500 requests, then 32 users."""
+    """`mlflow models serve` of the champion: memory over 300 requests, then 32 users."""
     image = small_portrait(tmp_path)
     with running_rest(trained_project, tmp_path / "serve.log") as (url, server):
         check_server(rest_connect(url, image), server.pid, REST, reliability)
