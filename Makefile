@@ -19,8 +19,8 @@ export DO_NOT_TRACK := 1
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GRADIO_ANALYTICS_ENABLED := False
-# The registry serve-model reads: the user's MLFLOW_TRACKING_URI when set, else the project's
-# SQLite file (`deepfake app`/`predict` honour it too; `mlflow-ui` shows the project's store).
+# The tracking store every target uses: the user's MLFLOW_TRACKING_URI when set, else the
+# project's SQLite file (the `deepfake` commands read the same variable the same way).
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///mlruns/mlflow.db)
 
 .DEFAULT_GOAL := help
@@ -97,8 +97,12 @@ serve: setup  ## serve the scheduled Prefect deployment (see the Prefect UI)
 prefect-ui: setup  ## start the Prefect server and UI on 127.0.0.1:4200
 	$(BIN)/prefect server start --host 127.0.0.1
 
-mlflow-ui: setup  ## start the MLflow UI on 127.0.0.1:5000
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --workers 1
+mlflow-ui: setup  ## start the MLflow UI on 127.0.0.1:5000 over the tracking store (MLFLOW_TRACKING_URI or the project's)
+	@case "$(TRACKING_URI)" in http://*|https://*) \
+	  echo "MLFLOW_TRACKING_URI is a tracking server ($(TRACKING_URI)): it serves its own UI there"; \
+	  exit 0;; esac; \
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri $(TRACKING_URI) \
+	  --host 127.0.0.1 --workers 1
 
 dag: setup  ## print the pipeline DAG as Mermaid
 	$(BIN)/dvc dag --mermaid

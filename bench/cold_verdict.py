@@ -13,9 +13,9 @@ to exit with its peak RSS (`peak_rss.py`):
 - warm latency per 1080p frame in one process (`Detector.predict_path`), light against
   TensorFlow;
 - the install: `pip install .` (the core set, no extras: predict, app and `deepfake rest`) into a
-  fresh virtual environment, its size on disk against this checkout's full `.venv`
-  (`[train,dev]`), whether TensorFlow or MLflow is importable there, and the cold one-image
-  `deepfake predict` from that environment.
+  fresh virtual environment, its size on disk against this checkout's full `.venv` (the dev set,
+  `requirements/dev.txt`), whether TensorFlow or MLflow is importable there, and the cold
+  one-image `deepfake predict` from that environment.
 """
 
 from __future__ import annotations

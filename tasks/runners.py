@@ -7,6 +7,7 @@ import os
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from deepfake_detector.core.config import FlowParams
+from deepfake_detector.core.errors import UserError
 
 
 def task_runner_for(settings: FlowParams) -> TaskRunner:
@@ -19,7 +20,13 @@ def task_runner_for(settings: FlowParams) -> TaskRunner:
     checkout's files at the same path and have this package installed.
     """
     if settings.task_runner == "dask":
-        from prefect_dask import DaskTaskRunner
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise UserError(
+                "flow.task_runner: dask needs Dask, which the demo install leaves out: "
+                "pip install -e '.[train,cluster]' (or make setup-dev)"
+            ) from None
 
         if settings.dask_address:
             return DaskTaskRunner(address=settings.dask_address)

@@ -93,6 +93,10 @@ def postgres_cluster(folder: Path) -> Iterator[str]:
     bindir = server_bindir()
     if bindir is None:
         pytest.skip(NOT_INSTALLED)
+    pytest.importorskip(
+        "psycopg2",
+        reason="the PostgreSQL driver is not installed: the [team] extra (make setup-dev)",
+    )
     import psycopg2
 
     data, sockets, log = folder / "data", folder / "sockets", folder / "postgres.log"

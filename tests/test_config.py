@@ -45,6 +45,8 @@ def test_params_are_frozen() -> None:
 
 def test_the_flow_task_runner_comes_from_params() -> None:
     from prefect.task_runners import ThreadPoolTaskRunner
+
+    pytest.importorskip("prefect_dask", reason="prefect-dask is not installed: the [cluster] extra")
     from prefect_dask import DaskTaskRunner
 
     from flows.pipeline import task_runner_for

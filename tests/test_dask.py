@@ -17,6 +17,10 @@ import yaml
 from conftest import make_project, run
 
 pytestmark = pytest.mark.slow
+pytest.importorskip(
+    "distributed", reason="Dask is not installed: the [cluster] extra (make setup-dev)"
+)
+pytest.importorskip("prefect_dask", reason="prefect-dask is not installed: the [cluster] extra")
 
 OUTPUTS = ("data/raw/videos", "data/interim/frames", "data/interim/faces")
 
