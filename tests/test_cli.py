@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -83,3 +85,26 @@ def test_choices_are_listed_and_match_what_the_library_takes(tmp_path: Path) -> 
     assert all(name in shown for name in get_args(Runtime))
     refused = deepfake(["export", "--quantize", "int4"], tmp_path)
     assert refused.returncode == 2 and "int4" in refused.stderr
+
+
+def test_a_users_own_prefect_home_is_kept(tmp_path: Path) -> None:
+    """PREFECT_HOME set by the user (a saved API URL, a Cloud login) wins over the project's."""
+    script = (
+        "import os; from pathlib import Path; "
+        "from deepfake_detector.core.runtime import prepare_environment; "
+        "prepare_environment(Path('.')); print(os.environ['PREFECT_HOME'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_HOME"}
+    mine = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**env, "PREFECT_HOME": "/home/me/.prefect"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert mine.stdout.strip() == "/home/me/.prefect"
+    project = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert project.stdout.strip() == str((tmp_path / ".prefect").resolve())
