@@ -292,7 +292,7 @@ def test_download_videos_removes_unlisted_and_stale(server: FileServer, tmp_path
     _write_manifest(tmp_path, [f"{server.url('/b.mp4')},fake,g2,,"])
     report = download_videos(_params(), tmp_path)
 
-    assert report.counts["removed"] == 3
+    assert report.run["removed"] == 3
     assert _leftovers(videos) == ["b.mp4", "notes.txt", "report.json", "videos.csv"]
     assert [rec.video_id for rec in read_videos_table(videos)] == ["b"]
 
@@ -323,5 +323,5 @@ def test_finish_download_rereads_the_manifest_to_keep_partials(tmp_path: Path) -
 
     report = finish_download(_params(), tmp_path, [], StageReport("download_videos"))
 
-    assert report.counts["removed"] == 1 and report.counts["videos"] == 0
+    assert report.run["removed"] == 1 and report.counts["videos"] == 0
     assert _leftovers(videos) == [".a.mp4.part", "report.json", "videos.csv"]

@@ -70,6 +70,11 @@ class StageReport:
         self.skipped.append(Skip(item, reason))
         self.counts["skipped"] += 1
 
+    def count_run(self, name: str, n: int = 1) -> None:
+        """Add `n` to a counter of this run alone (clean-up after an earlier, killed run): it
+        goes to the run log, not to `report.json`, which must not depend on the folder's past."""
+        self.run[name] = int(self.run.get(name, 0)) + n
+
     def merge(self, other: StageReport) -> None:
         """Fold a per-item report into this stage report."""
         self.counts.update(other.counts)

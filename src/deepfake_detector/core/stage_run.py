@@ -58,7 +58,7 @@ def clear_unlisted(out_dir: Path, keep: set[str], report: StageReport) -> None:
     for child in out_dir.iterdir():
         if child.is_dir() and child.name not in keep:
             shutil.rmtree(child)
-            report.count("stale_removed")
+            report.count_run("stale_removed")
     remove_stale_temps(out_dir)
 
 

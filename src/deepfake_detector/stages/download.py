@@ -441,7 +441,7 @@ def finish_download(
     removed = _remove_unlisted(videos_dir, (rec.path.name for rec in records), protected)
     removed += remove_stale_temps(videos_dir)
     if removed:
-        report.count("removed", removed)
+        report.count_run("removed", removed)
     report.count("videos", len(records))
     report.details["manifest"] = str(params.download.manifest)
     write_videos_table(videos_dir, records)
