@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 import time
@@ -15,7 +14,7 @@ from fileserver import FileServer, Served
 from reliability import Recorder
 
 from deepfake_detector.core.config import DownloadParams, Params, PathsParams
-from deepfake_detector.core.reports import StageReport
+from deepfake_detector.core.reports import StageReport, read_report
 from deepfake_detector.sources.manifest import read_videos_table
 from deepfake_detector.stages.download import DownloadError, download_videos, fetch, finish_download
 
@@ -243,7 +242,7 @@ def test_download_videos_skips_bad_rows_and_is_idempotent(
 
     report = download_videos(_params(), tmp_path)
 
-    assert report.counts["downloaded"] == 3
+    assert report.run["downloaded"] == 3
     assert report.counts["videos"] == 3
     assert report.counts["skipped"] == 3
     assert report.counts["manifest_rows"] == 6 and report.counts["manifest_valid"] == 5
@@ -266,13 +265,14 @@ def test_download_videos_skips_bad_rows_and_is_idempotent(
     assert table["a"].split == "train" and table["b"].split is None
     assert (videos / "b.mp4").read_bytes() == b and (videos / "c.avi").read_bytes() == c
     assert _leftovers(videos) == ["a.mp4", "b.mp4", "c.avi", "report.json", "videos.csv"]
-    saved = json.loads((videos / "report.json").read_text())
-    assert saved["stage"] == "download_videos" and saved["counts"]["downloaded"] == 3
+    saved = read_report(videos)  # what was fetched this time is the run's: in its run log
+    assert saved["stage"] == "download_videos" and saved["counts"]["videos"] == 3
+    assert saved["run"]["downloaded"] == 3
 
     again = download_videos(_params(), tmp_path)
 
-    assert again.counts["already_present"] == 3
-    assert again.counts["downloaded"] == 0
+    assert again.run["already_present"] == 3 and "downloaded" not in again.run
+    assert again.content() == report.content()  # report.json does not depend on the past
     assert server.hits("/a.mp4") == [None] and server.hits("/b.MP4") == [None]
     assert sorted(rec.video_id for rec in read_videos_table(videos)) == ["a", "b", "c"]
 
@@ -308,7 +308,7 @@ def test_download_videos_resumes_on_the_next_run(server: FileServer, tmp_path: P
     assert _leftovers(videos) == [".a.mp4.part", "report.json", "videos.csv"]
 
     second = download_videos(_params(retries=0), tmp_path)
-    assert second.counts["downloaded"] == 1
+    assert second.run["downloaded"] == 1
     assert server.hits("/a.mp4")[1] is not None
     assert (videos / "a.mp4").read_bytes() == body
     assert _leftovers(videos) == ["a.mp4", "report.json", "videos.csv"]

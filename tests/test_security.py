@@ -192,7 +192,7 @@ def test_only_http_and_https_are_fetched_unless_local_files_are_allowed(
         ), reason
     listed = [rec.video_id for rec in read_videos_table(videos)]
     ok = (
-        report.counts["downloaded"] == 1
+        report.run["downloaded"] == 1
         and listed == ["good"]
         and _names(videos) == ["good.mp4", "report.json", "videos.csv"]
         and server.paths == ["/good.mp4"]
@@ -277,7 +277,7 @@ def test_a_server_that_stalls_past_the_timeout_does_not_hang_the_stage(
     stalled = [reasons.get(video_id_for(u), "") for u in uris]
     ok = (
         all("gave up after 2 attempt(s)" in r and "timed out" in r.lower() for r in stalled)
-        and report.counts["downloaded"] == 1
+        and report.run["downloaded"] == 1
         and seconds < 15  # 2 rows x 2 attempts x 0.5 s, with room for a busy machine
     )
     assert reliability.add(

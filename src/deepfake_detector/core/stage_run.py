@@ -41,7 +41,9 @@ class PerVideo(Generic[Item, Result]):
     finish: Callable[[Params, Path, list[Result], StageReport], StageReport]
     errors: tuple[type[Exception], ...] = ()  # an item failing so is skipped, not fatal
     reason: Callable[[Item, Exception], str] = lambda _item, exc: str(exc)
-    counters: tuple[str, str] | None = None  # (counter of items done now, of items found done)
+    # (counter of items done now, of items found done): how this run got there, so a run-log
+    # count; the stage's report counts what it has (videos, frames), not which run made it.
+    counters: tuple[str, str] | None = None
 
 
 def load_stamp(path: Path, parse: Callable[[str], Result]) -> Result | None:
@@ -95,7 +97,7 @@ def map_videos(
             report.skip(spec.name(item), spec.reason(item, exc))
             continue
         if spec.counters:
-            report.count(spec.counters[found_done])
+            report.count_run(spec.counters[found_done])
         results.append(result)
     return spec.finish(params, root, results, report), results
 
