@@ -18,6 +18,7 @@ from deepfake_detector.learning.synthetic import (
     margin_ellipse,
     self_blend,
 )
+from deepfake_detector.sources.images import read_image
 from deepfake_detector.stages.train import training_rows
 
 
@@ -61,7 +62,9 @@ def test_same_seed_same_batch_other_seed_other_batch(tmp_path):
     blend = np.array([True, False] * 3)
 
     def first_batch(seed: int) -> np.ndarray:
-        ds = face_dataset(files, np.zeros(6), 64, 6, shuffle_seed=seed, blend=blend)
+        ds = face_dataset(
+            files, np.zeros(6), 64, 6, read=read_image, shuffle_seed=seed, blend=blend
+        )
         return next(iter(ds))[0].numpy()
 
     assert np.array_equal(first_batch(3), first_batch(3))
@@ -129,6 +132,7 @@ def test_augmented_batches_repeat_bit_for_bit_under_a_seed(tmp_path):
             np.zeros(12),
             64,
             4,
+            read=read_image,
             augment_params=every,
             shuffle_seed=seed,
             blend=blend if with_blend else None,

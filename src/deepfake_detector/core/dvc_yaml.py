@@ -53,19 +53,15 @@ PLOTS = (
         ("precision", "precision"),
         ("pr_frame.csv", "pr_video.csv"),
     ),
-    (
-        "Confusion matrix, video level (calibrated threshold)",
-        "confusion",
-        ("actual", "actual"),
-        ("predicted", "predicted"),
-        ("confusion_video.csv",),
-    ),
-    (
-        "Confusion matrix, frame level (calibrated threshold)",
-        "confusion",
-        ("actual", "actual"),
-        ("predicted", "predicted"),
-        ("confusion_frame.csv",),
+    *(
+        (
+            f"Confusion matrix, {level} level (calibrated threshold)",
+            "confusion",
+            ("actual", "actual"),
+            ("predicted", "predicted"),
+            (f"confusion_{level}.csv",),
+        )
+        for level in ("video", "frame")
     ),
 )
 

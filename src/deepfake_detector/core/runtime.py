@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from deepfake_detector.core.config import RegistryParams
 from deepfake_detector.core.errors import UserError
 
 QUIET_ENV = {
@@ -89,7 +90,7 @@ DEFAULT_PORTS = {
     "mysql": 3306,
     "mssql": 1433,
 }
-PROJECT_STORE = "sqlite:///mlruns/mlflow.db"
+PROJECT_STORE: str = RegistryParams.model_fields["tracking_uri"].default  # params' default
 
 
 def unanswered(host: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> str | None:

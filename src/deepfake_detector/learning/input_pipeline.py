@@ -32,26 +32,21 @@ def _blur(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return out[0]
 
 
-def decode_file(path: tf.Tensor, read: Reader | None) -> tf.Tensor:
-    """An image file as uint8 HxWx3 inside `tf.data`.
+def decode_file(path: tf.Tensor, read: Reader) -> tf.Tensor:
+    """An image file as uint8 HxWx3 inside `tf.data`, decoded by `read`.
 
-    With `read` (the stages give `sources.images.read_image`: EXIF orientation, colour modes,
-    PIL's JPEG decoder), the file is decoded by that Python function (`tf.numpy_function`), so
-    training sees the pixels that evaluation and prediction see; an unreadable file stops the
-    pipeline with the reader's reason (its `InputError` is a ValueError: TensorFlow raises
-    InvalidArgumentError). Without it, `tf.io.decode_image`, for the pipeline on its own (no
-    EXIF orientation, and TensorFlow's faster, less exact JPEG transform).
+    `read` is `sources.images.read_image` (EXIF orientation, colour modes, PIL's JPEG decoder),
+    run through `tf.numpy_function`, so training sees the pixels that evaluation and prediction
+    see; it is required, so no caller falls back to another decoder by leaving it out. An
+    unreadable file stops the pipeline with the reader's reason (its `InputError` is a
+    ValueError: TensorFlow raises InvalidArgumentError).
     """
     import tensorflow as tf
 
-    if read is None:
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    else:
+    def read_path(name: bytes) -> np.ndarray:
+        return read(Path(os.fsdecode(name)))
 
-        def read_path(name: bytes) -> np.ndarray:
-            return read(Path(os.fsdecode(name)))
-
-        image = tf.numpy_function(read_path, [path], tf.uint8, stateful=False, name="read_image")
+    image = tf.numpy_function(read_path, [path], tf.uint8, stateful=False, name="read_image")
     image.set_shape([None, None, 3])
     return image
 
@@ -111,16 +106,16 @@ def face_dataset(
     image_size: int,
     batch_size: int,
     *,
+    read: Reader,
     augment_params: AugmentParams | None = None,
     shuffle_seed: int | None = None,
     blend: np.ndarray | None = None,
     ellipses: np.ndarray | None = None,
-    read: Reader | None = None,
 ) -> tf.data.Dataset:
     """Batches of (image 0..255 float32, label) for training and validation.
 
-    Files are decoded by `read` (`decode_file`; the stages pass `sources.images.read_image`,
-    the decoder of evaluation and prediction) and resized as prediction resizes (`resize`).
+    Files are decoded by `read` (`decode_file`: `sources.images.read_image`, the decoder of
+    evaluation and prediction) and resized as prediction resizes (`resize`).
 
     Rows whose `blend` flag is set become self-blended pseudo-fakes of their image
     (`synthetic.self_blend`, face ellipse from `ellipses`), made before augmentation so both

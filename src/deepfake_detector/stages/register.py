@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -69,7 +70,7 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
     # What was put forward follows from the inputs; what the registry made of it (the version,
     # the run, the decision against the champion of the day) is this run's own fact.
     report.details["model_sha256"] = file_sha256(model_dir / MODEL_FILE)
-    report.details["selection_score"] = None if score != score else score
+    report.details["selection_score"] = None if math.isnan(score) else score
     report.details["alias_uri"] = f"models:/{params.registry.model_name}@{params.registry.alias}"
     report.run.update(decision, run_id=logged.run_id, model_uri=logged.model_uri)
     report.count("registered_versions")
