@@ -116,3 +116,39 @@ def test_the_logistic_head_is_folded_into_the_model_exactly(tmp_path: Path) -> N
     expected = clf.predict_proba((feats - mean) / std)[:, 1]
     got = fitted.model.predict(images, verbose=0)[:, 0]
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_pooled_layers_and_mean_std_pooling_save_load_and_explain(tmp_path: Path) -> None:
+    """Earlier maps pooled onto the feature layer's grid, mean and spread per channel: one
+    feature map for Grad-CAM, and the saved model loads in safe mode, with Keras alone (no
+    custom code: as MLflow's Keras flavour loads it), with the same scores."""
+    import keras
+
+    from deepfake_detector.inference.gradcam import grad_cams
+    from deepfake_detector.learning.model import FeatureLayerError, base_of
+
+    cfg = TrainParams(
+        image_size=64,
+        base_weights="none",
+        feature_layer="block_13_expand_relu",
+        pooled_layers=("block_6_expand_relu", "block_10_expand_relu"),
+        pooling="mean_std",
+    )
+    model = build_model(cfg)
+    assert base_of(model).output.shape[1:] == (4, 4, 192 + 384 + 576)
+    assert model.get_layer("pool").output.shape[-1] == 2 * (192 + 384 + 576)
+    x = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3)).astype("float32")
+    maps = base_of(model)(model.get_layer("preprocess_input")(x)).numpy()
+    pooled = model.get_layer("pool")(maps).numpy()
+    np.testing.assert_allclose(pooled[:, :1152], maps.mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(pooled[:, 1152:], maps.std(axis=(1, 2)), rtol=1e-3, atol=1e-4)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True, compile=False)
+    np.testing.assert_allclose(model.predict_on_batch(x), again.predict_on_batch(x), atol=1e-6)
+    heat = grad_cams(again, [x[0].astype(np.uint8)], 64)[0]
+    assert heat.shape == (64, 64) and heat.min() >= 0 and heat.max() <= 1
+    with pytest.raises(FeatureLayerError, match="pooled_layers: MobileNetV2 has no layer"):
+        build_model(cfg.model_copy(update={"pooled_layers": ("block_99",)}))
+    with pytest.raises(FeatureLayerError, match="does not pool down"):
+        build_model(cfg.model_copy(update={"pooled_layers": ("out_relu",)}))

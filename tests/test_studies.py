@@ -107,9 +107,16 @@ def test_leave_one_actor_out_from_the_cli_writes_a_report_and_mlflow_runs(
         "leave_one_group_out": SMALL_LOAO
         | {
             "val": "extra",  # the DFDC crops' validation groups validate; every actor trains
+            "val_self_blends": True,  # with a self-blend of each validation real face
             "candidates": [
                 {"name": "head", "overrides": []},
-                {"name": "head_b6", "overrides": ["train.feature_layer=block_6_expand_relu"]},
+                {
+                    "name": "head_std",
+                    "overrides": [
+                        "train.pooled_layers=[block_6_expand_relu]",
+                        "train.pooling=mean_std",
+                    ],
+                },
             ],
         }
     }
@@ -132,7 +139,7 @@ def test_leave_one_actor_out_from_the_cli_writes_a_report_and_mlflow_runs(
     assert (folds["test_videos"] == 4).all() and (folds["train_videos"] >= 3).all()
     # Nested: both recipes trained in every fold; each fold's result is its best on validation.
     candidates = pd.read_csv(report_dir / "candidates.csv", dtype={"fold": str})
-    assert len(candidates) == 8 and set(candidates["candidate"]) == {"head", "head_b6"}
+    assert len(candidates) == 8 and set(candidates["candidate"]) == {"head", "head_std"}
     for fold, rows in candidates.groupby("fold"):
         best = rows.loc[rows["val_frame_auc"].idxmax()]
         assert bool(best["chosen"]) and rows["chosen"].sum() == 1
@@ -141,14 +148,18 @@ def test_leave_one_actor_out_from_the_cli_writes_a_report_and_mlflow_runs(
         assert row["frame_auc"] == pytest.approx(best["test_frame_auc"])
     text = (report_dir / "report.md").read_text()
     assert "Choice of recipe (nested)" in text and "pooled frame AUC" in text
+    assert "one self-blended pseudo-fake of each validation real face" in text
     assert "deepfake leave_one_group_out -S evaluate.tta_flip=true" in text
     assert "| evaluate.tta_flip | True |" in text and (report_dir / "roc.png").stat().st_size
     breakdown = pd.read_csv(report_dir / "breakdown.csv")
     assert set(breakdown["scope"]) == {"all", "dataset", "method"}
     summary = json.loads((report_dir / "metrics.json").read_text())
     assert summary["mean_video_auc"] == pytest.approx(folds["video_auc"].mean())
-    details = json.loads((report_dir / "report.json").read_text())["details"]
-    assert details["chosen_recipe"] in {"head", "head_b6"} and details["recipe_key"]
+    stage_report = json.loads((report_dir / "report.json").read_text())
+    details = stage_report["details"]
+    assert details["chosen_recipe"] in {"head", "head_std"} and details["recipe_key"]
+    blends = list((project / "data" / "studies" / "self_blends").glob("*/*.png"))
+    assert len(blends) == stage_report["counts"]["validation_self_blends"] > 0
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["deepfake-studies"])
@@ -259,3 +270,68 @@ def test_an_empty_test_side_is_refused() -> None:
     fold = group_folds(_table(), "group", 0.2, seed=0)[0]
     with pytest.raises(StudyError, match="empty test set"):
         check_fold(Fold(fold.name, fold.train, fold.val, fold.test.head(0)))
+
+
+def test_each_kind_of_forgery_counts_alike_in_the_validation_auc() -> None:
+    """Learned-swap fakes all caught, self-blends all missed: 0.5, however many of each."""
+    from types import SimpleNamespace
+
+    from deepfake_detector.studies.protocols import SELF_BLEND, validation_auc
+
+    def rows(prefix: str, label: str, scores: list[float]) -> list[dict]:
+        return [
+            {"video_id": f"{prefix}{i}", "frame_index": 0, "label": label, "group": "g"}
+            | {"p_raw": p}
+            for i, p in enumerate(scores)
+        ]
+
+    reals = rows("real", "real", [0.2, 0.3, 0.4, 0.5])
+    swaps = rows("swap", "fake", [0.9, 0.8])
+    blends = rows(f"{SELF_BLEND}:real", "fake", [0.1] * 10)
+    val = pd.DataFrame(reals + swaps + blends)
+    assert validation_auc(SimpleNamespace(val=val)) == pytest.approx(0.5)  # type: ignore[arg-type]
+    only_swaps = pd.DataFrame(reals + swaps)
+    assert validation_auc(SimpleNamespace(val=only_swaps)) == pytest.approx(1.0)  # type: ignore[arg-type]
+
+
+def test_validation_self_blends_are_written_once_beside_their_source(tmp_path: Path) -> None:
+    """One seeded PNG pseudo-fake per real face, same person and group, fake label; a second
+    call finds them and leaves the files alone; only validation reals get one."""
+    import numpy as np
+    from PIL import Image
+
+    from deepfake_detector.core.config import load_params
+    from deepfake_detector.core.reports import StageReport
+    from deepfake_detector.studies.protocols import SELF_BLEND, add_self_blends
+
+    crops = sorted(shared_path("data", "dfd", "faces", "real").glob("*.jpg"))[:3]
+    val = pd.DataFrame(
+        {
+            "path": crops,
+            "video_id": [f"v{i}" for i in range(3)],
+            "frame_index": 0,
+            "label": "real",
+            "y": 0.0,
+            "group": ["01", "01", "02"],
+            "identities": ["01", "01", "02"],
+        }
+    )
+    fake = val.head(1).assign(label="fake", y=1.0, video_id="f0")
+    fold = Fold("03", val.head(0), pd.concat([val, fake], ignore_index=True), val.head(0))
+    params = load_params(REPO / "params.yaml").model_copy(deep=True)
+    params = params.model_copy(
+        update={"studies": params.studies.model_copy(update={"work_dir": Path("work")})}
+    )
+    report = StageReport("t")
+    (out,) = add_self_blends([fold], params, tmp_path, 0.0, report)
+    blends = out.val[out.val["video_id"].str.startswith(SELF_BLEND + ":")]
+    assert len(blends) == 3 == report.counts["validation_self_blends"]
+    assert set(blends["label"]) == {"fake"} and list(blends["group"]) == ["01", "01", "02"]
+    files = sorted((tmp_path / "work" / "self_blends").glob("*/*.png"))
+    assert len(files) == 3
+    stamps = [f.stat().st_mtime_ns for f in files]
+    first = np.asarray(Image.open(files[0]))
+    source = np.asarray(Image.open(crops[0]).convert("RGB").resize((224, 224)))
+    assert first.shape == (224, 224, 3) and np.abs(first.astype(int) - source).max() > 10
+    add_self_blends([fold], params, tmp_path, 0.0, StageReport("t"))
+    assert [f.stat().st_mtime_ns for f in files] == stamps

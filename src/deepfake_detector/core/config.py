@@ -154,6 +154,12 @@ class TrainParams(Section):
     # block's output (e.g. block_13_expand_relu), whose mid-level features hold less of who a
     # face is and more of how it was made.
     feature_layer: str = "out_relu"
+    # Earlier layers read beside `feature_layer` (each brought to its grid by average pooling),
+    # so the head also sees lower-level texture: e.g. [block_6_expand_relu, block_10_expand_relu].
+    pooled_layers: tuple[str, ...] = ()
+    # How each channel is summarised over the face: mean (global average pooling) or mean_std
+    # (mean and spatial standard deviation: how unevenly a texture spreads over the crop).
+    pooling: Literal["mean", "mean_std"] = "mean"
     base_weights: str = "imagenet"
     imagenet_file: Path | None = None
     batch_size: int = Field(32, ge=1)
@@ -256,6 +262,9 @@ class LeaveOneGroupOutParams(Section):
     # so that every group but the tested one trains.
     val: Literal["group", "video", "extra"] = "group"
     val_share: float = Field(0.2, gt=0, lt=1)
+    # A self-blended pseudo-fake of each validation real face joins validation: recipes are
+    # then chosen and calibrated on two kinds of forgery (the val AUC is their mean).
+    val_self_blends: bool = False
     # Recipes compared inside each fold on its validation data (nested: the test group never
     # chooses); the fold's result is the chosen recipe's. One candidate: no choice.
     candidates: tuple[Candidate, ...] = (Candidate(name="default"),)
@@ -272,6 +281,9 @@ class CrossDatasetParams(Section):
     )
     val: Literal["group", "video", "extra"] = "group"
     val_share: float = Field(0.2, gt=0, lt=1)
+    # A self-blended pseudo-fake of each validation real face joins validation: recipes are
+    # then chosen and calibrated on two kinds of forgery (the val AUC is their mean).
+    val_self_blends: bool = False
 
 
 class StudiesParams(Section):

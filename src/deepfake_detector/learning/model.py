@@ -63,8 +63,8 @@ def resolve_base_weights(params: TrainParams) -> str | None:
 
 
 def build_model(params: TrainParams) -> keras.Model:
-    """MobileNetV2 (no top, up to `feature_layer`) behind its [-1, 1] scaling, then pooling,
-    dropout, sigmoid."""
+    """MobileNetV2 (no top, up to `feature_layer`, with `pooled_layers` beside it) behind its
+    [-1, 1] scaling, then pooling (`pooling`), dropout, sigmoid."""
     import keras
 
     weights = resolve_base_weights(params)
@@ -75,25 +75,77 @@ def build_model(params: TrainParams) -> keras.Model:
         raise WeightsError(
             f"cannot load MobileNetV2 weights '{weights}': {exc}. {_remedies()}"
         ) from exc
-    if params.feature_layer != base.layers[-1].name:
-        try:
-            cut = base.get_layer(params.feature_layer).output
-        except ValueError as exc:
-            raise FeatureLayerError(
-                f"train.feature_layer: MobileNetV2 has no layer '{params.feature_layer}' "
-                "(e.g. block_13_expand_relu, out_relu)"
-            ) from exc
-        base = keras.Model(base.input, cut, name=f"{base.name}_to_{params.feature_layer}")
+    base = feature_base(base, params)
     base.trainable = False
     inputs = keras.Input(shape=shape, name="image")  # RGB, 0..255
     # Exactly keras.applications.mobilenet_v2.preprocess_input (x / 127.5 - 1), as a layer so the
     # saved model needs no custom code and loads in Keras' safe mode.
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess_input")(inputs)
     x = base(x, training=False)  # batch-norm statistics stay those of ImageNet while fine-tuning
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    if params.pooling == "mean_std":
+        x = mean_std_pooling(base.output.shape[1:])(x)
+    else:
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(params.dropout, name="dropout")(x)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="p_fake")(x)
     return keras.Model(inputs, outputs, name="deepfake_detector")
+
+
+def mean_std_pooling(shape: tuple[int | None, ...]) -> keras.Model:
+    """Each channel's spatial mean and standard deviation side by side, (H, W, C) -> (2C,), as a
+    small model named `pool` of Keras' own layers (so the detector loads anywhere without custom
+    code): the standard deviation is the mean of x * (x - mean) / std, which layer normalisation
+    over the spatial axes gives.
+
+    The mean says what a face shows; the spread says how evenly it shows it. A pasted or
+    blended region has another texture, sharpness or colour than the rest of the crop, so
+    texture channels vary more across it than across an untouched face (the blending cue of
+    Face X-ray and self-blended images).
+    """
+    import keras
+
+    maps = keras.Input(shape, name="feature_maps")
+    normed = keras.layers.LayerNormalization(
+        axis=(1, 2), center=False, scale=False, epsilon=1e-6, name="spatial_standardise"
+    )(maps)
+    spread = keras.layers.Multiply(name="spread_terms")([maps, normed])
+    mean = keras.layers.GlobalAveragePooling2D(name="mean")(maps)
+    std = keras.layers.GlobalAveragePooling2D(name="std")(spread)
+    return keras.Model(maps, keras.layers.Concatenate(name="mean_std")([mean, std]), name="pool")
+
+
+def _layer_output(base: keras.Model, name: str, key: str) -> Any:
+    try:
+        return base.get_layer(name).output
+    except ValueError as exc:
+        raise FeatureLayerError(
+            f"train.{key}: MobileNetV2 has no layer '{name}' (e.g. block_13_expand_relu, out_relu)"
+        ) from exc
+
+
+def feature_base(base: keras.Model, params: TrainParams) -> keras.Model:
+    """MobileNetV2 cut at `feature_layer`, with the `pooled_layers` beside it: each earlier map
+    average-pooled down to the feature layer's grid and stacked on its channels, so the base
+    still gives one feature map (for pooling, fine-tuning and Grad-CAM alike)."""
+    import keras
+
+    if params.feature_layer == base.layers[-1].name and not params.pooled_layers:
+        return base
+    top = _layer_output(base, params.feature_layer, "feature_layer")
+    maps = []
+    for name in params.pooled_layers:
+        side = _layer_output(base, name, "pooled_layers")
+        factor = int(side.shape[1]) // int(top.shape[1])
+        if factor < 1 or int(side.shape[1]) != factor * int(top.shape[1]):
+            raise FeatureLayerError(
+                f"train.pooled_layers: '{name}' ({side.shape[1]} px grid) does not pool down to "
+                f"'{params.feature_layer}' ({top.shape[1]} px grid): choose an earlier layer"
+            )
+        if factor > 1:
+            side = keras.layers.AveragePooling2D(factor, name=f"{name}_to_grid")(side)
+        maps.append(side)
+    out = keras.layers.Concatenate(name="feature_maps")([*maps, top]) if maps else top
+    return keras.Model(base.input, out, name=f"{base.name}_to_{params.feature_layer}")
 
 
 def base_of(model: keras.Model) -> keras.Model:

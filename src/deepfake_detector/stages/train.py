@@ -49,7 +49,7 @@ class TrainingRows:
     counts: dict[str, int]
 
 
-def _ellipses(rows: pd.DataFrame, margin: float) -> np.ndarray:
+def face_ellipses(rows: pd.DataFrame, margin: float) -> np.ndarray:
     """The face ellipse of each crop: from its landmarks and box when known, else the margin's."""
     from deepfake_detector.learning.synthetic import ellipse_from_landmarks, margin_ellipse
 
@@ -95,7 +95,7 @@ def training_rows(train: pd.DataFrame, cfg: TrainParams, margin: float = 0.0) ->
         list(rows["path"]),
         rows["y"].to_numpy("float32"),
         rows["blend"].to_numpy(bool),
-        _ellipses(rows, margin),
+        face_ellipses(rows, margin),
         counts,
     )
 
@@ -247,7 +247,8 @@ def _embed(features: Callable, ds: tf.data.Dataset) -> np.ndarray:
 def embed_rows(features: Callable, rows: TrainingRows, cfg: TrainParams) -> np.ndarray:
     """Pooled base features (`features`: `_feature_function`) of every training row: plain
     crops from the cache when seen before, self-blended ones made afresh (seeded)."""
-    key = f"{cfg.feature_layer}|{cfg.image_size}|{cfg.base_weights}|{cfg.seed}"
+    layers = ",".join([*cfg.pooled_layers, cfg.feature_layer])
+    key = f"{layers}|{cfg.pooling}|{cfg.image_size}|{cfg.base_weights}|{cfg.seed}"
     out: list[np.ndarray | None] = [None] * len(rows.files)
     for i, (path, blended) in enumerate(zip(rows.files, rows.blend, strict=True)):
         if not blended:

@@ -9,6 +9,7 @@ that carry its face (a face-image pattern's `source`) all leave the training sid
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -167,6 +168,82 @@ def with_extra(fold: Fold, extra: pd.DataFrame) -> Fold:
     return Fold(fold.name, train, val, fold.test, fold.excluded)
 
 
+SELF_BLEND = "self_blend"  # dataset and method of the validation's pseudo-fakes
+
+
+def self_blend_rows(reals: pd.DataFrame, params: Params, root: Path, margin: float) -> pd.DataFrame:
+    """One self-blended pseudo-fake of each real face in `reals`, written once (PNG, seeded) to
+    the study's work folder, as faces-table rows: a second kind of forgery for validation, the
+    blended paste, beside the extra sets' learned swaps. Same person, group and video as its
+    source, so no identity leaves its side."""
+    from PIL import Image
+
+    from deepfake_detector.learning.input_pipeline import face_dataset
+    from deepfake_detector.sources.images import read_image
+    from deepfake_detector.stages.train import face_ellipses
+
+    if reals.empty:
+        return reals
+    size = params.train.image_size
+    reals = reals.drop_duplicates("path").sort_values("path", key=lambda p: p.astype(str))
+    # Each image's draws follow its place in this list: the folder is named by the whole list.
+    listing = "\n".join(str(p) for p in reals["path"]).encode()
+    out_dir = (
+        root
+        / params.studies.work_dir
+        / "self_blends"
+        / f"{hashlib.sha256(listing).hexdigest()[:16]}_{size}px"
+    )
+    names = [f"{i:06d}.png" for i in range(len(reals))]
+    if not all((out_dir / name).is_file() for name in names):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows = reals
+        ds = face_dataset(
+            list(rows["path"]),
+            np.ones(len(rows), "float32"),
+            size,
+            64,
+            read=read_image,
+            blend=np.ones(len(rows), bool),
+            ellipses=face_ellipses(rows, margin),
+        )
+        images = np.concatenate([x.numpy() for x, _ in ds])
+        for i, image in enumerate(images):
+            with atomic_path(out_dir / names[i]) as tmp:
+                Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8)).save(
+                    tmp, format="PNG"
+                )
+    fakes = reals.assign(
+        path=[out_dir / name for name in names],
+        label="fake",
+        y=1.0,
+        method=SELF_BLEND,
+        video_id=SELF_BLEND + ":" + reals["video_id"].astype(str),
+    )
+    if "file" in fakes:
+        fakes["file"] = [str(p) for p in fakes["path"]]
+    return fakes
+
+
+def add_self_blends(
+    folds: list[Fold], params: Params, root: Path, margin: float, report: StageReport
+) -> list[Fold]:
+    """Each fold with a pseudo-fake of every validation real face beside it in validation."""
+    reals = pd.concat([f.val[f.val["label"] == "real"] for f in folds], ignore_index=True)
+    blends = self_blend_rows(reals, params, root, margin)
+    report.count("validation_self_blends", len(blends))
+    return [with_self_blends(fold, blends) for fold in folds]
+
+
+def with_self_blends(fold: Fold, blends: pd.DataFrame) -> Fold:
+    """The fold with the pseudo-fakes of its validation reals added to validation."""
+    if blends.empty:
+        return fold
+    mine = blends[blends["video_id"].isin(SELF_BLEND + ":" + fold.val["video_id"].astype(str))]
+    val = pd.concat([fold.val, mine], ignore_index=True)
+    return Fold(fold.name, fold.train, val, fold.test, fold.excluded)
+
+
 def extra_faces(params: Params, root: Path, margin: float, report: StageReport) -> pd.DataFrame:
     """The extra face sets (`split.extra_faces`) as study rows, or an empty table."""
     from deepfake_detector.sources.face_sets import face_sets_table
@@ -270,16 +347,24 @@ def run_fold(fold: Fold, params: Params, margin: float) -> FoldResult:
 
 
 def validation_auc(result: Assessment) -> float:
-    """Frame-level AUC of the uncalibrated scores on the validation data."""
+    """Frame-level AUC of the uncalibrated scores on the validation data: the mean, over the
+    kinds of forgery there (learned swaps, self-blends), of the real frames against that kind's
+    fakes, so each kind counts alike however many fakes it brings."""
     from sklearn.metrics import roc_auc_score
 
     from deepfake_detector.stages.evaluate import frame_scores
 
     frames = frame_scores(result.val.assign(p_fake=result.val["p_raw"]))
-    y = (frames["label"] == "fake").to_numpy(int)
-    if len(set(y)) < 2:
+    fake = (frames["label"] == "fake").to_numpy()
+    if fake.all() or not fake.any():
         return math.nan
-    return float(roc_auc_score(y, frames["p_fake"].to_numpy(float)))
+    kind = np.where(frames["video_id"].astype(str).str.startswith(SELF_BLEND + ":"), 1, 0)
+    aucs = []
+    for k in sorted(set(kind[fake])):
+        rows = ~fake | (kind == k)
+        y = fake[rows].astype(int)
+        aucs.append(float(roc_auc_score(y, frames["p_fake"].to_numpy(float)[rows])))
+    return float(np.mean(aucs))
 
 
 def run_nested(
@@ -424,15 +509,16 @@ def _finish(
         "std_video_auc": float(np.nanstd(folds["video_auc"].astype(float))),
         "min_video_auc": float(np.nanmin(folds["video_auc"].astype(float))),
     }
-    candidates = pd.DataFrame([c for r in results for c in (r.candidates or [])])
     # Durations are the run's, not the data's: they go to the run log (`run_facts`), not here.
+    candidates = pd.DataFrame([c for r in results for c in (r.candidates or [])])
+    candidates = candidates.drop(columns=["seconds"], errors="ignore")
     _write_tables(
         out_dir,
         {
             FOLDS_FILE: folds.drop(columns=["seconds"]),
             BREAKDOWN_FILE: pooled,
             PREDICTIONS_FILE: videos,
-            CANDIDATES_FILE: candidates.drop(columns=["seconds"], errors="ignore"),
+            CANDIDATES_FILE: candidates,
         },
     )
     curves = {
@@ -484,6 +570,8 @@ def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "
         with_extra(fold, extra)
         for fold in group_folds(table, study.val, study.val_share, params.train.seed)
     ]
+    if study.val_self_blends:
+        folds = add_self_blends(folds, params, root, margin, report)
     results = []
     with study_run(params, root, "leave_one_group_out", study.name) as run:
         for fold in folds:
@@ -540,6 +628,8 @@ def cross_dataset(params: Params, root: Path = Path("."), command: str = "") -> 
     fold = with_extra(
         Fold("+".join(s.name for s in study.test), train, val, pd.concat(tests), excluded), extra
     )
+    if study.val_self_blends:
+        (fold,) = add_self_blends([fold], params, root, margin, report)
     with study_run(params, root, "cross_dataset", study.name) as run:
         result = run_fold(fold, params, margin)
         run.log_fold(fold_row(result))

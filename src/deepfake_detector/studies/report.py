@@ -176,7 +176,7 @@ fold that separates its few videos perfectly gets the interval [1, 1], since eve
 them is separated too, although four videos leave much uncertain: the pooled interval over all
 folds is the one to read.
 Calibration and threshold are fitted on each fold's validation data, never on its test data.
-{nested}
+{_validation_note(params, kind)}{nested}
 ## Per fold
 
 "Kept out" counts faces that neither trained nor validated the model because they carry the
@@ -197,6 +197,24 @@ A method's row compares that method's fakes with the real items of the same data
 {markdown_table(settings)}
 """
     write_text(out_dir / STUDY_REPORT, text)
+
+
+def _validation_note(params: Params, kind: str) -> str:
+    """What validated, when it holds more than the study's own faces."""
+    study = getattr(params.studies, kind)
+    text = ""
+    if study.val == "extra":
+        text += (
+            "Validation holds the extra face sets' validation groups (`split.extra_faces`), so "
+            "every group but the tested one trains.\n"
+        )
+    if study.val_self_blends:
+        text += (
+            "Validation also holds one self-blended pseudo-fake of each validation real face "
+            "(a second kind of forgery, the blended paste, beside the learned swaps); a "
+            "recipe's validation AUC is the mean of its AUCs against each kind of fake.\n"
+        )
+    return text
 
 
 def _nested_section(candidates: pd.DataFrame | None) -> str:

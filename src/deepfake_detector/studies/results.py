@@ -14,6 +14,9 @@ from deepfake_detector.studies.report import fmt, markdown_table
 # Recipe settings shown per run (MLflow param names) and their short headers.
 SETTINGS = {
     "train.feature_layer": "feature layer",
+    "train.pooled_layers": "pooled layers",
+    "train.pooling": "pooling",
+    "train.image_size": "size",
     "train.head": "head",
     "train.head_c": "C",
     "train.synthetic_fakes": "synthetic fakes",
@@ -36,6 +39,13 @@ def _metric(run: pd.Series, name: str) -> float:
     return float(value) if value is not None else math.nan
 
 
+def _validation(run: pd.Series, study: str) -> str:
+    """What validated: the study's `val`, and `+ self-blends` when they joined it."""
+    val = run.get(f"params.{VAL_PARAM.get(study, '')}", "") or ""
+    blends = run.get(f"params.{study}.val_self_blends", "") or ""
+    return f"{val} + self-blends" if val and blends == "True" else val
+
+
 def results_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per parent study run, oldest first."""
     rows = []
@@ -53,7 +63,7 @@ def results_table(runs: pd.DataFrame) -> pd.DataFrame:
             **{header: run.get(f"params.{key}", "") or "" for key, header in SETTINGS.items()},
             "extra faces": ", ".join(sorted(set(_names(extra)))) or "none",
             "candidates": ", ".join(_names(run.get(f"params.{study}.candidates", "") or "")),
-            "val": run.get(f"params.{VAL_PARAM.get(study, '')}", "") or "",
+            "val": _validation(run, study),
             "pooled frame AUC [95% CI]": (
                 f"{fmt(_metric(run, 'pooled_frame_auc'))} [{fmt(frame_low)}, {fmt(frame_high)}]"
             ),
