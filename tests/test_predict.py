@@ -39,6 +39,17 @@ def test_image_with_one_face(detector: Detector) -> None:
     assert result["model"]["version"] == "7"
 
 
+def test_crops_of_several_sizes_score_as_each_alone(detector: Detector) -> None:
+    """A list mixing crop sizes (a folder of 200 and 224 px crops) is scored, each crop as it
+    would be on its own, in its place."""
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (n, n, 3), dtype=np.uint8) for n in (224, 200, 224, 48, 200)]
+    together = detector.raw_scores(crops)
+    alone = [float(detector.raw_scores([c])[0]) for c in crops]
+    np.testing.assert_allclose(together, alone, rtol=1e-5)
+    assert len(set(np.round(together, 6))) == len(crops)
+
+
 def test_image_with_several_faces_takes_the_most_suspicious(detector: Detector) -> None:
     result = detector.predict_image(two_faces())
     assert len(result["faces"]) == 2

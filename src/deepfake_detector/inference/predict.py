@@ -194,11 +194,16 @@ class Detector:
         """Uncalibrated network output for RGB crops (any size, resized like in training)."""
         if not crops:
             return np.zeros(0)
-        out = []
-        for start in range(0, len(crops), self.batch_size):
-            batch = np.stack(crops[start : start + self.batch_size]).astype(np.float32)
-            out.append(self._infer(batch))
-        return np.concatenate(out)
+        out = np.zeros(len(crops))
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, crop in enumerate(crops):  # a batch holds crops of one size; each scores alone
+            by_shape.setdefault(crop.shape, []).append(i)
+        for indices in by_shape.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                batch = np.stack([crops[i] for i in chunk]).astype(np.float32)
+                out[chunk] = np.asarray(self._infer(batch)).reshape(-1)
+        return out
 
     def scores(self, crops: list[np.ndarray]) -> np.ndarray:
         """Calibrated P(fake) of RGB crops."""
