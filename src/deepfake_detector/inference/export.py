@@ -32,10 +32,18 @@ REPRESENTATIVE = 100
 
 
 def convert(detector: Detector, quantize: Quantize, calibration_files: list[Path]) -> bytes:
-    """TFLite flatbuffer of the Keras model: float32, float16 weights, or int8 with float I/O."""
+    """TFLite flatbuffer of the Keras model: float32, float16 weights, or int8 with float I/O.
+    With `tta_flip` the graph averages each crop's score with its mirror image's, as the
+    detector's own answers do."""
+    import keras
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(detector.model)
+    model = detector.model
+    if detector.config.tta_flip:
+        x = keras.Input(model.input.shape[1:], name="image")
+        p = (model(x) + model(keras.ops.flip(x, axis=2))) / 2.0
+        model = keras.Model(x, p, name="detector_with_mirror_average")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":

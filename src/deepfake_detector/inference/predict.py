@@ -194,7 +194,7 @@ class Detector:
         """Uncalibrated network output for RGB crops (any size, resized like in training)."""
         if not crops:
             return np.zeros(0)
-        out = np.zeros(len(crops))
+        out: list[np.ndarray] = [np.zeros(0)] * len(crops)
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, crop in enumerate(crops):  # a batch holds crops of one size; each scores alone
             by_shape.setdefault(crop.shape, []).append(i)
@@ -202,8 +202,10 @@ class Detector:
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
                 batch = np.stack([crops[i] for i in chunk]).astype(np.float32)
-                out[chunk] = np.asarray(self._infer(batch)).reshape(-1)
-        return out
+                scores = np.asarray(self._infer(batch)).reshape(len(chunk), -1)
+                for i, row in zip(chunk, scores, strict=True):
+                    out[i] = row
+        return np.concatenate(out)
 
     def scores(self, crops: list[np.ndarray]) -> np.ndarray:
         """Calibrated P(fake) of RGB crops."""
