@@ -168,7 +168,7 @@ def with_extra(fold: Fold, extra: pd.DataFrame) -> Fold:
     return Fold(fold.name, train, val, fold.test, fold.excluded)
 
 
-SELF_BLEND = "self_blend"  # dataset and method of the validation's pseudo-fakes
+SELF_BLEND = "self_blend"  # method and video-id prefix of the validation's pseudo-fakes
 
 
 def self_blend_rows(reals: pd.DataFrame, params: Params, root: Path, margin: float) -> pd.DataFrame:
@@ -197,15 +197,14 @@ def self_blend_rows(reals: pd.DataFrame, params: Params, root: Path, margin: flo
     names = [f"{i:06d}.png" for i in range(len(reals))]
     if not all((out_dir / name).is_file() for name in names):
         out_dir.mkdir(parents=True, exist_ok=True)
-        rows = reals
         ds = face_dataset(
-            list(rows["path"]),
-            np.ones(len(rows), "float32"),
+            list(reals["path"]),
+            np.ones(len(reals), "float32"),
             size,
             64,
             read=read_image,
-            blend=np.ones(len(rows), bool),
-            ellipses=face_ellipses(rows, margin),
+            blend=np.ones(len(reals), bool),
+            ellipses=face_ellipses(reals, margin),
         )
         images = np.concatenate([x.numpy() for x, _ in ds])
         for i, image in enumerate(images):
