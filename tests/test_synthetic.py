@@ -14,6 +14,7 @@ from deepfake_detector.learning.input_pipeline import face_dataset
 from deepfake_detector.learning.synthetic import (
     DEFAULT_ELLIPSE,
     blend_mask,
+    donor_blend,
     ellipse_from_landmarks,
     margin_ellipse,
     self_blend,
@@ -53,6 +54,49 @@ def test_the_image_changes_only_where_the_mask_is_above_zero():
         assert changed.sum() > 0.5 * inside.sum()  # and it does change inside
 
 
+def test_another_face_changes_the_image_only_inside_the_mask_and_takes_its_colours():
+    """Face X-ray's blended image: the donor is someone else; outside the mask nothing moves,
+    and inside, the pasted face wears the target's colours (mean per channel near the
+    target's), not the donor's."""
+    import tensorflow as tf
+
+    image = tf.constant(_face(96, 0) * 0.5 + 100.0)  # grey-ish, mean about 164
+    donor = tf.constant(_face(96, 1) * 0.3)  # dark, mean about 38
+    donor_ellipse = tf.constant((0.45, 0.5, 0.3, 0.38))  # placed elsewhere in its crop
+    for seed in ((0, 1), (4, 2)):
+        blended, mask = donor_blend(
+            image,
+            tf.constant(DEFAULT_ELLIPSE),
+            donor,
+            donor_ellipse,
+            tf.constant(seed, tf.int64),
+            96,
+        )
+        b, m, x = blended.numpy(), mask.numpy()[..., 0], image.numpy()
+        changed = np.abs(b - x).max(axis=-1) > 0
+        assert not (changed & (m == 0)).any()
+        assert changed.sum() > 0.5 * (m > 0).sum()
+        core = m > 0.45
+        assert abs(b[core].mean() - x[core].mean()) < 30  # the target's colours, give or take
+        assert not np.allclose(b[core], x[core], atol=5)  # but another face's texture
+
+
+def test_donors_are_other_people_and_seeded():
+    rows = _rows().assign(group=["a", "a", "b", "b", "a", "b", "c", "c", "d", "d"])
+    other = training_rows(rows, TrainParams(synthetic_fakes="mix", blend_donor="other"))
+    pasted = [(f, d) for f, d, b in zip(other.files, other.donors, other.blend, strict=True) if b]
+    assert len(pasted) == 4 and all(d for _, d in pasted)
+    group = dict(zip(rows["path"], rows["group"], strict=True))
+    assert all(group[f] != group[d] for f, d in pasted)  # never the same person
+    assert other.counts["synthetic_fakes_other_face"] == 4
+    both = training_rows(rows, TrainParams(synthetic_fakes="mix", blend_donor="both"))
+    assert sum(bool(d) for d in both.donors) == 2  # half of the four
+    again = training_rows(rows, TrainParams(synthetic_fakes="mix", blend_donor="both"))
+    assert again.donors == both.donors
+    self = training_rows(rows, TrainParams(synthetic_fakes="mix"))
+    assert not any(self.donors) and self.files == other.files  # same faces chosen either way
+
+
 def test_same_seed_same_batch_other_seed_other_batch(tmp_path):
     files = []
     for i in range(6):
@@ -60,15 +104,25 @@ def test_same_seed_same_batch_other_seed_other_batch(tmp_path):
         Image.fromarray(_face(64, i).astype("uint8")).save(path)
         files.append(path)
     blend = np.array([True, False] * 3)
+    donors = [str(files[5]), "", "", "", "", ""]  # the first pastes in another face
 
-    def first_batch(seed: int) -> np.ndarray:
+    def first_batch(seed: int, donors: list[str] | None = None) -> np.ndarray:
         ds = face_dataset(
-            files, np.zeros(6), 64, 6, read=read_image, shuffle_seed=seed, blend=blend
+            files,
+            np.zeros(6),
+            64,
+            6,
+            read=read_image,
+            shuffle_seed=seed,
+            blend=blend,
+            donors=donors,
         )
         return next(iter(ds))[0].numpy()
 
     assert np.array_equal(first_batch(3), first_batch(3))
     assert not np.array_equal(first_batch(3), first_batch(4))
+    assert np.array_equal(first_batch(3, donors), first_batch(3, donors))
+    assert not np.array_equal(first_batch(3, donors), first_batch(3))
 
 
 def test_ellipse_from_landmarks_follows_the_face():

@@ -182,6 +182,9 @@ class TrainParams(Section):
     # mix: the real fakes and the pseudo-fakes together.
     synthetic_fakes: Literal["none", "sbi", "mix"] = "none"
     synthetic_share: float = Field(0.5, gt=0, le=1)  # real faces that also give a pseudo-fake
+    # Whose face a pseudo-fake pastes in: self (a jittered copy of the same face, SBI), other
+    # (another person's real face, Face X-ray's blended images) or both (half each).
+    blend_donor: Literal["self", "other", "both"] = "self"
 
 
 class EvaluateParams(Section):

@@ -111,6 +111,8 @@ def face_dataset(
     shuffle_seed: int | None = None,
     blend: np.ndarray | None = None,
     ellipses: np.ndarray | None = None,
+    donors: list[str] | None = None,
+    donor_ellipses: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Batches of (image 0..255 float32, label) for training and validation.
 
@@ -119,24 +121,32 @@ def face_dataset(
 
     Rows whose `blend` flag is set become self-blended pseudo-fakes of their image
     (`synthetic.self_blend`, face ellipse from `ellipses`), made before augmentation so both
-    classes are augmented alike. Each image draws its pseudo-fake and its augmentation from its
-    own seed, and the seeds follow `shuffle_seed`: the same seed gives the same batches, bit for
-    bit, however the parallel map is scheduled.
+    classes are augmented alike. A blended row with a `donors` file (not "") gets that other
+    face pasted in instead (`synthetic.donor_blend`, its ellipse from `donor_ellipses`). Each
+    image draws its pseudo-fake and its augmentation from its own seed, and the seeds follow
+    `shuffle_seed`: the same seed gives the same batches, bit for bit, however the parallel map
+    is scheduled.
     """
     import tensorflow as tf
 
-    from deepfake_detector.learning.synthetic import DEFAULT_ELLIPSE, self_blend
+    from deepfake_detector.learning.synthetic import DEFAULT_ELLIPSE, donor_blend, self_blend
 
     n = len(files)
     if blend is None:
         blend = np.zeros(n, bool)
     if ellipses is None:
         ellipses = np.tile(np.array(DEFAULT_ELLIPSE, "float32"), (n, 1))
+    if donors is None:
+        donors = [""] * n
+    if donor_ellipses is None:
+        donor_ellipses = np.asarray(ellipses, "float32")
     columns = (
         tf.data.Dataset.from_tensor_slices([str(f) for f in files]),
         tf.data.Dataset.from_tensor_slices(labels.astype("float32")),
         tf.data.Dataset.from_tensor_slices(np.asarray(blend, bool)),
         tf.data.Dataset.from_tensor_slices(np.asarray(ellipses, "float32")),
+        tf.data.Dataset.from_tensor_slices([str(d) for d in donors]),
+        tf.data.Dataset.from_tensor_slices(np.asarray(donor_ellipses, "float32")),
     )
     ds = tf.data.Dataset.zip(columns)
     if shuffle_seed is not None:
@@ -154,23 +164,42 @@ def face_dataset(
     ).batch(2)
     ds = tf.data.Dataset.zip(ds, seeds)
 
+    def pseudo_fake(
+        image: tf.Tensor,
+        ellipse: tf.Tensor,
+        donor: tf.Tensor,
+        donor_ellipse: tf.Tensor,
+        seed: tf.Tensor,
+    ) -> tf.Tensor:
+        return tf.cond(
+            tf.equal(donor, ""),
+            lambda: self_blend(image, ellipse, seed, image_size)[0],
+            lambda: donor_blend(image, ellipse, decode(donor), donor_ellipse, seed, image_size)[0],
+        )
+
     def load(
-        path: tf.Tensor, y: tf.Tensor, fake: tf.Tensor, ellipse: tf.Tensor, seed: tf.Tensor
+        path: tf.Tensor,
+        y: tf.Tensor,
+        fake: tf.Tensor,
+        ellipse: tf.Tensor,
+        donor: tf.Tensor,
+        donor_ellipse: tf.Tensor,
+        seed: tf.Tensor,
     ) -> tuple[tf.Tensor, tf.Tensor]:
         two = tf.random.experimental.stateless_split(seed, 2)
         blend_seed, augment_seed = two[0], two[1]
-        image = decode(path)
+        image = tf.ensure_shape(decode(path), [image_size, image_size, 3])
         image = tf.cond(
             fake,
-            lambda: self_blend(image, ellipse, blend_seed, image_size)[0],
-            lambda: tf.ensure_shape(image, [image_size, image_size, 3]),
+            lambda: pseudo_fake(image, ellipse, donor, donor_ellipse, blend_seed),
+            lambda: image,
         )
         return (
             image if augment_params is None else augment(image, augment_params, augment_seed)
         ), y
 
     ds = ds.map(
-        lambda row, seed: load(row[0], row[1], row[2], row[3], seed),
+        lambda row, seed: load(row[0], row[1], row[2], row[3], row[4], row[5], seed),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,4 +1,5 @@
-"""Self-blended pseudo-fakes (SBI): a real face blended with a jittered copy of itself.
+"""Blended pseudo-fakes: a real face blended with a jittered copy of itself (SBI) or with
+another person's face (Face X-ray's blended images).
 
 Shiohara & Yamasaki, "Detecting Deepfakes with Self-Blended Images" (CVPR 2022), after the
 blending-boundary idea of Face X-ray (Li et al., CVPR 2020): a face swap leaves a seam where a
@@ -8,6 +9,11 @@ moved and scaled, then blended back through a soft mask shaped like the face (an
 from MTCNN's five landmarks, or the usual place of a face in a tight crop when they are absent),
 with a deformed edge and a random blend strength. The model cannot learn a person or a dataset
 from these: both classes show the same face.
+
+The second kind (`donor_blend`, Face X-ray's own training data) pastes another real person's
+face instead: moved and scaled so its landmark ellipse lies on this face's, its colours matched
+to this face inside the mask (as face-swap tools correct colour), then jittered and blended the
+same way. It adds what a swap changes beside the seam: the face inside is someone else's.
 
 Everything runs in TensorFlow inside `tf.data`, with stateless random ops: the same seed gives
 the same pseudo-fake.
@@ -148,6 +154,71 @@ def self_blend(
     seeds = tf.random.experimental.stateless_split(seed, 2)
     mask = blend_mask(ellipse, size, seeds[0])
     target = jittered_copy(image, seeds[1])
+    blended = mask * target + (1.0 - mask) * image
+    blended.set_shape([size, size, 3])
+    return blended, mask
+
+
+def align_donor(
+    donor: tf.Tensor, donor_ellipse: tf.Tensor, ellipse: tf.Tensor, size: int
+) -> tf.Tensor:
+    """The donor face moved and scaled (one scale, no shear) so its ellipse lies on `ellipse`."""
+    import tensorflow as tf
+
+    d = tf.cast(donor_ellipse, tf.float32) * float(size)
+    t = tf.cast(ellipse, tf.float32) * float(size)
+    scale = (d[2] / t[2] + d[3] / t[3]) / 2.0
+    # Output pixel (x, y) reads the donor at (scale * (x - cx_t) + cx_d, likewise for y).
+    transform = tf.stack(
+        [scale, 0.0, d[0] - scale * t[0], 0.0, scale, d[1] - scale * t[1], 0.0, 0.0]
+    )[None]
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=donor[None],
+        transforms=transform,
+        output_shape=tf.constant([size, size]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )[0]
+    out.set_shape([size, size, 3])
+    return out
+
+
+def match_colours(source: tf.Tensor, target: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """`source` with each channel's mean and spread under `mask` set to `target`'s there."""
+    import tensorflow as tf
+
+    weight = mask / (tf.reduce_sum(mask) + 1e-6)
+
+    def moments(image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        mean = tf.reduce_sum(image * weight, axis=[0, 1])
+        var = tf.reduce_sum((image - mean) ** 2 * weight, axis=[0, 1])
+        return mean, tf.sqrt(var + 1e-3)
+
+    s_mean, s_std = moments(source)
+    t_mean, t_std = moments(target)
+    return tf.clip_by_value((source - s_mean) / s_std * t_std + t_mean, 0.0, 255.0)
+
+
+def donor_blend(
+    image: tf.Tensor,
+    ellipse: tf.Tensor,
+    donor: tf.Tensor,
+    donor_ellipse: tf.Tensor,
+    seed: tf.Tensor,
+    size: int,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """(pseudo-fake, mask) of a size x size x 3 real face with another face (`donor`, same
+    size, 0..255 floats) pasted in: aligned on the ellipses, colour-matched, jittered, blended.
+
+    The image changes only where the mask is above zero.
+    """
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    mask = blend_mask(ellipse, size, seeds[0])
+    moved = match_colours(align_donor(donor, donor_ellipse, ellipse, size), image, mask)
+    target = jittered_copy(moved, seeds[1])
     blended = mask * target + (1.0 - mask) * image
     blended.set_shape([size, size, 3])
     return blended, mask

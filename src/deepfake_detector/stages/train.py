@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,17 @@ class TrainingRows:
     blend: np.ndarray
     ellipses: np.ndarray
     counts: dict[str, int]
+    donors: list[str] = field(default_factory=list)  # per row: the face pasted in ("": itself)
+    donor_ellipses: np.ndarray | None = None
+
+    def blending(self) -> dict[str, Any]:
+        """`face_dataset`'s keyword arguments that make the pseudo-fakes."""
+        return {
+            "blend": self.blend,
+            "ellipses": self.ellipses,
+            "donors": self.donors or None,
+            "donor_ellipses": self.donor_ellipses,
+        }
 
 
 def face_ellipses(rows: pd.DataFrame, margin: float) -> np.ndarray:
@@ -88,16 +99,58 @@ def training_rows(train: pd.DataFrame, cfg: TrainParams, margin: float = 0.0) ->
         rng = np.random.default_rng(cfg.seed)
         n = int(round(cfg.synthetic_share * len(reals)))
         chosen = reals.iloc[np.sort(rng.choice(len(reals), size=n, replace=False))]
-        rows = pd.concat([rows, chosen.assign(y=np.float32(1.0), blend=True)], ignore_index=True)
+        donors = donor_rows(reals, chosen, cfg.blend_donor, rng)
+        has_donor = donors["path"].notna().to_numpy()
+        donor = donors["path"].where(has_donor, "").astype(str).to_numpy()
+        chosen = chosen.assign(y=np.float32(1.0), blend=True, donor=donor)
+        rows = pd.concat([rows.assign(donor=""), chosen], ignore_index=True)
         counts["synthetic_fakes"] = n
+        counts["synthetic_fakes_other_face"] = int(has_donor.sum())
+    else:
+        rows = rows.assign(donor="")
+        has_donor = np.zeros(0, bool)
     counts["faces"] = len(rows)
+    ellipses = face_ellipses(rows, margin)
+    donor_ellipses = ellipses.copy()  # rows without a donor: their own ellipse (unused)
+    if has_donor.any():
+        at = len(rows) - len(has_donor) + np.flatnonzero(has_donor)
+        donor_ellipses[at] = face_ellipses(donors[has_donor], margin)
     return TrainingRows(
         list(rows["path"]),
         rows["y"].to_numpy("float32"),
         rows["blend"].to_numpy(bool),
-        face_ellipses(rows, margin),
+        ellipses,
         counts,
+        [str(d) for d in rows["donor"]],
+        donor_ellipses,
     )
+
+
+def donor_rows(
+    reals: pd.DataFrame, chosen: pd.DataFrame, mode: str, rng: np.random.Generator
+) -> pd.DataFrame:
+    """For each chosen real face, the real face of another person pasted into it (`blend_donor`
+    other: every one; both: every second, in a seeded order), or a row of NaN (itself). A donor
+    comes from another group (identity) when the table names groups."""
+    out = pd.DataFrame(np.nan, index=range(len(chosen)), columns=reals.columns).astype(object)
+    if mode == "self" or chosen.empty:
+        return out
+    takes = np.ones(len(chosen), bool)
+    if mode == "both":
+        takes = np.zeros(len(chosen), bool)
+        takes[rng.permutation(len(chosen))[: len(chosen) // 2]] = True
+    groups = reals["group"].astype(str).to_numpy() if "group" in reals else None
+    picks = rng.integers(0, len(reals), size=len(chosen))
+    for i in np.flatnonzero(takes):
+        j = int(picks[i])
+        if groups is not None:
+            own = str(chosen["group"].iloc[i])
+            others = np.flatnonzero(groups != own)
+            if others.size == 0:
+                continue  # one person only: this one blends with itself
+            j = int(others[picks[i] % others.size])
+        out.iloc[i] = reals.iloc[j].astype(object)
+    return out
 
 
 @dataclass
@@ -182,8 +235,7 @@ def _fit(
         cfg.batch_size,
         augment_params=cfg.augment,
         shuffle_seed=cfg.seed,
-        blend=rows.blend,
-        ellipses=rows.ellipses,
+        **rows.blending(),
         read=read_image,
     )
     val_ds = face_dataset(
@@ -262,6 +314,8 @@ def embed_rows(features: Callable, rows: TrainingRows, cfg: TrainParams) -> np.n
             64,
             blend=rows.blend[todo],
             ellipses=rows.ellipses[todo],
+            donors=[rows.donors[i] for i in todo] if rows.donors else None,
+            donor_ellipses=None if rows.donor_ellipses is None else rows.donor_ellipses[todo],
             read=read_image,
         )
         for i, vector in zip(todo, _embed(features, ds), strict=True):
@@ -291,8 +345,7 @@ def fit_logistic_head(
             64,
             augment_params=cfg.augment,
             shuffle_seed=cfg.seed + 1 + view,
-            blend=rows.blend,
-            ellipses=rows.ellipses,
+            **rows.blending(),
             read=read_image,
         )
         batches = [(features(images).numpy(), labels.numpy()) for images, labels in ds]

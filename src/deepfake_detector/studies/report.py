@@ -25,6 +25,7 @@ RECIPE_KEYS = (
     "train.augment.jpeg_prob",
     "train.synthetic_fakes",
     "train.synthetic_share",
+    "train.blend_donor",
     "train.image_size",
     "evaluate.tta_flip",
     "evaluate.calibrate",

@@ -20,6 +20,7 @@ SETTINGS = {
     "train.head": "head",
     "train.head_c": "C",
     "train.synthetic_fakes": "synthetic fakes",
+    "train.blend_donor": "pasted face",
     "train.fine_tune_layers": "fine-tune layers",
     "train.epochs": "epochs",
     "train.label_smoothing": "label smoothing",
