@@ -12,7 +12,9 @@ compiled as `fit_detector` compiles it, trained one epoch at a time on:
   (still shipped with Keras 3 as `tensorflow.keras.preprocessing.image.ImageDataGenerator`);
 - ours with self-blended fakes (`train.synthetic_fakes: sbi`): every real crop also comes as
   a pseudo-fake blended in the input pipeline, the real fakes left out (the same number of
-  images per epoch), against ours without them.
+  images per epoch), against ours without them;
+- ours with pasted faces (`train.blend_donor: other`): the same, each pseudo-fake pasting
+  another real crop's face in (aligned, colour-matched) instead of its own.
 
 Every way is warmed up (tracing) first; then the ways take turns, one epoch each, for a few
 rounds, and each keeps its best epoch. Beside that, ours and the seed's input alone (no model):
@@ -50,10 +52,13 @@ richer augmentations (JPEG re-compression, blur, brightness, contrast) with the 
 stays below the bound: on two cores its map threads take CPU time from the model. What would
 raise images per second here is less compute per image (a smaller `train.image_size`, an
 earlier `train.feature_layer`), not a faster input. Self-blended fakes cost input work (a mask,
-a jittered copy and two separable blurs per pseudo-fake): the input alone delivers about a
-quarter of the plain rate, still more than the model consumes, so training with half of its
-images self-blended runs about 13% slower. Rates move by 10-20% with this shared machine's load
-between runs (the bound row met its target in the previous run and missed it in this one).
+a jittered copy and two separable blurs per pseudo-fake): the input alone delivers about 40% of
+the plain rate, and training with half of its images self-blended runs about 22% slower, since
+on two cores the input's threads take CPU time from the model. Pasted faces
+(`train.blend_donor: other`) add a second decode, an affine warp of the donor and a colour
+match under the mask: the input alone delivers about a fifth of the plain rate, and training
+runs at the same speed as with self-blends (about 22% below none), the model still being the
+slower part. Rates move by 10-20% with this shared machine's load between runs.
 """
 
 
@@ -166,6 +171,19 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
         blend=sbi_labels == 1,
         read=read_image,
     )
+    # Pasted faces: the same rows, each pseudo-fake taking the next real crop's face.
+    donors = [""] * len(reals) + [str(f) for f in reals[1:] + reals[:1]]
+    pasted = face_dataset(
+        sbi_files,
+        sbi_labels,
+        size,
+        batch,
+        augment_params=cfg.augment,
+        shuffle_seed=cfg.seed,
+        blend=sbi_labels == 1,
+        donors=donors,
+        read=read_image,
+    )
     x = decode_all(files, size)
     seed = ImageDataGenerator(horizontal_flip=True).flow_from_directory(
         str(link_tree(files, ctx.scratch / "training-faces")),
@@ -182,6 +200,7 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
         ),
         "seed": lambda **kw: model.fit(seed, class_weight=weights, verbose=0, **kw),
         "sbi": lambda **kw: model.fit(sbi, verbose=0, **kw),
+        "pasted": lambda **kw: model.fit(pasted, verbose=0, **kw),
     }
     for way in ways.values():
         way(epochs=1, steps_per_epoch=2)
@@ -196,11 +215,14 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
             break
     rate = {name: n / seconds for name, seconds in best.items()}
     rate["sbi"] = len(sbi_files) / best["sbi"]
+    rate["pasted"] = len(sbi_files) / best["pasted"]
     alone_ours, alone_seed = input_alone(ours, seed, n)
-    start = time.perf_counter()
-    for _ in sbi:
-        pass
-    alone_sbi = len(sbi_files) / (time.perf_counter() - start)
+    alone = {}
+    for name, ds in (("sbi", sbi), ("pasted", pasted)):
+        start = time.perf_counter()
+        for _ in ds:
+            pass
+        alone[name] = len(sbi_files) / (time.perf_counter() - start)
     of_bound, of_seed = rate["ours"] / rate["bound"], rate["ours"] / rate["seed"]
     rows = [
         Row(
@@ -239,8 +261,23 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
             TITLE,
             "images/s of the input alone (no model), SBI vs none",
             fmt(alone_ours, "img/s"),
-            fmt(alone_sbi, "img/s"),
-            times(alone_sbi / alone_ours),
+            fmt(alone["sbi"], "img/s"),
+            times(alone["sbi"] / alone_ours),
+        ),
+        Row(
+            TITLE,
+            f"images/s into model.fit, {len(sbi_files)} crops, half with another face pasted "
+            "in vs none",
+            fmt(rate["ours"], "img/s"),
+            fmt(rate["pasted"], "img/s"),
+            times(rate["pasted"] / rate["ours"]),
+        ),
+        Row(
+            TITLE,
+            "images/s of the input alone (no model), pasted faces vs none",
+            fmt(alone_ours, "img/s"),
+            fmt(alone["pasted"], "img/s"),
+            times(alone["pasted"] / alone_ours),
         ),
     ]
     notes = ["Best epoch of each way: " + ", ".join(f"{k} {v:.1f} s" for k, v in best.items())]
