@@ -89,3 +89,29 @@ def test_eer_where_the_curve_jumps_across_the_diagonal() -> None:
     p = np.array([0.98] * 12 + [0.99] * 8 + [0.9] * 4)
     assert binary_metrics(y, p, 0.5)["auc"] == pytest.approx(2 / 3)
     assert equal_error_rate(y, p) == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_bootstraps_fast_scores_equal_scikit_learns(seed: int) -> None:
+    from sklearn import metrics as skm
+
+    from deepfake_detector.learning.metrics import _scores
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 300))
+    y = rng.integers(0, 2, n)
+    y[:2] = [0, 1]
+    # Coarse scores make many ties, which is where the definitions differ if they differ.
+    p = np.round(rng.random(n) * (0.3 + y * 0.4), 1 + seed % 3)
+    threshold = float(rng.random())
+    pred = (p >= threshold).astype(int)
+    assert _scores(y, p, threshold) == pytest.approx(
+        {
+            "auc": skm.roc_auc_score(y, p),
+            "ap": skm.average_precision_score(y, p),
+            "eer": equal_error_rate(y, p),
+            "accuracy": skm.accuracy_score(y, pred),
+            "balanced_accuracy": skm.balanced_accuracy_score(y, pred),
+        },
+        abs=1e-12,
+    )
