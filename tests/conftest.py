@@ -122,11 +122,27 @@ def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "project")
 
 
+FIRST_LOCK = "first-run-dvc.lock"
+"""Beside a built project: its dvc.lock as the first `dvc repro` left it."""
+
+
+def build_project(dest: Path) -> tuple[Path, str]:
+    """A small project after a full `dvc repro`, and what DVC printed; its first lock is kept
+    beside it (`FIRST_LOCK`), before tests that move it on."""
+    project = make_project(dest)
+    output = run(["dvc", "repro"], project).stdout
+    shutil.copy(project / "dvc.lock", project.parent / FIRST_LOCK)
+    return project, output
+
+
 @pytest.fixture(scope="session")
-def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small project after a full `dvc repro`: a registered champion with its settings."""
-    project = make_project(tmp_path_factory.mktemp("trained") / "project")
-    run(["dvc", "repro"], project)
+def trained_project(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Path:
+    """A small project after a full `dvc repro`: a registered champion with its settings.
+    Shared by the session: tests that change it work on a copy (`shutil.copytree`)."""
+    refuse_a_second_build(request)
+    project, _ = build_project(tmp_path_factory.mktemp("trained") / "project")
     return project
 
 
@@ -139,17 +155,44 @@ def reliability() -> Recorder:
     return _RECORDER
 
 
+BUILT = ("trained_project", "repro")
+"""Session and module fixtures that run the whole pipeline: built once each, on one worker."""
+GROUP = "built_projects"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test`), the tests of the one trained project share a worker, so
-    it is built once; the other worker takes the rest. The whole-pipeline and load tests run
-    untraced by coverage (`no_cover`): tracing their in-process Prefect, TensorFlow and HTTP
-    clients made the suite about 40% slower; the coverage figure is that of the other tests."""
+    """Under pytest-xdist (`make test`), the tests of the built projects (`BUILT`) share a worker,
+    so each is built once and tests that compare two builds need no third; the other worker
+    takes the rest. The whole-pipeline and load tests run untraced by coverage (`no_cover`):
+    tracing their in-process Prefect, TensorFlow and HTTP clients made the suite about 40%
+    slower; the coverage figure is that of the other tests."""
     for item in items:
-        for fixture in ("trained_project", "repro"):  # one build of each, on one worker
-            if fixture in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(fixture))
+        if any(fixture in getattr(item, "fixturenames", ()) for fixture in BUILT):
+            item.add_marker(pytest.mark.xdist_group(GROUP))
         if item.get_closest_marker("slow") or item.get_closest_marker("load"):
             item.add_marker(pytest.mark.no_cover)
+
+
+def refuse_a_second_build(request: pytest.FixtureRequest) -> None:
+    """Fail a built project's fixture on a pytest-xdist worker whose group did not take.
+
+    pytest-xdist marks a group by a suffix of the test's id; on a pytest where that suffix does
+    not take (pytest 9.2, pytest-xdist#1386) the group would spread silently and each project
+    would be built on both workers."""
+    if not getattr(request.config.option, "loadgroup", False):  # not a --dist loadgroup worker
+        return
+    grouped = [
+        item.nodeid for item in request.session.items if item.get_closest_marker("xdist_group")
+    ]
+    lost = [nodeid for nodeid in grouped if not nodeid.endswith(f"@{GROUP}")]
+    if lost:
+        pytest.fail(
+            f"--dist loadgroup did not group {lost[0]} and {len(lost) - 1} more: this pytest "
+            "and pytest-xdist do not work together (pytest-xdist#1386); install the locked "
+            "dev set (make setup-dev)",
+            pytrace=False,
+        )
 
 
 def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
@@ -179,6 +222,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         args = list(session.config.invocation_params.args)
         option = session.config.option
         chosen = session.config.args_source != pytest.Config.ArgsSource.TESTPATHS  # files given
-        whole = not (option.keyword or option.markexpr or option.lf or option.deselect or chosen)
+        whole = not (
+            option.keyword
+            or option.markexpr
+            or getattr(option, "lf", False)
+            or option.deselect
+            or chosen
+        )
         command = " ".join(["pytest", *args])
         write_report(REPO / "RELIABILITY.md", _RECORDER.rows, command, merge=not whole)

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, make_project, run, run_env, stages_run
+from conftest import (
+    FIRST_LOCK,
+    REPO,
+    build_project,
+    refuse_a_second_build,
+    run,
+    run_env,
+    stages_run,
+)
 
 from deepfake_detector.core.dag import CONFUSIONS, CURVES, FIGURE_FILE, STAGES, STUDY_FIGURE
 from deepfake_detector.core.reports import read_report
@@ -17,7 +25,6 @@ from deepfake_detector.core.reports import read_report
 pytestmark = pytest.mark.slow
 
 ALL = list(STAGES)
-FIRST_LOCK = "first-run-dvc.lock"
 
 
 def lock_entries(lock: Path, part: str = "outs") -> dict[str, dict[str, str]]:
@@ -30,12 +37,12 @@ def lock_entries(lock: Path, part: str = "outs") -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def repro(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    project = make_project(tmp_path_factory.mktemp("dvc") / "project")
-    output = run(["dvc", "repro"], project).stdout
-    # The first run's lock, before the experiments below move it on.
-    shutil.copy(project / "dvc.lock", project.parent / FIRST_LOCK)
-    return project, output
+def repro(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> tuple[Path, str]:
+    """A project of its own (the experiments below move it on) and what its first repro printed."""
+    refuse_a_second_build(request)
+    return build_project(tmp_path_factory.mktemp("dvc") / "project")
 
 
 def test_first_repro_runs_every_stage_and_registers_a_champion(repro: tuple[Path, str]) -> None:
@@ -123,14 +130,15 @@ def test_cropping_param_reruns_cropping_and_after(repro: tuple[Path, str]) -> No
 
 
 def test_every_stage_run_again_from_scratch_gives_the_same_bytes(
-    repro: tuple[Path, str], tmp_path: Path
+    repro: tuple[Path, str], trained_project: Path
 ) -> None:
-    """Nothing of a run (its time, host, MLflow ids) gets into what DVC hashes: a second project
-    run from nothing has every output, model and report included, byte for byte the same."""
+    """Nothing of a run (its time, host, MLflow ids) gets into what DVC hashes: two projects
+    run from nothing (this module's and the session's, built apart in their own folders) have
+    every output, model and report included, byte for byte the same."""
     project, _ = repro
-    again = make_project(tmp_path / "again")
-    run(["dvc", "repro"], again)
-    first, second = lock_entries(project.parent / FIRST_LOCK), lock_entries(again / "dvc.lock")
+    assert project.resolve() != trained_project.resolve()
+    first = lock_entries(project.parent / FIRST_LOCK)
+    second = lock_entries(trained_project.parent / FIRST_LOCK)
     differ = {s: (first[s], second[s]) for s in first if first[s] != second.get(s)}
     assert set(first) == set(ALL) and not differ, differ
 
