@@ -3,7 +3,7 @@
 For each server, started as users start it (`deepfake app`, `mlflow models serve`):
 
 * Memory: requests one after another, with the resident memory (RSS) of the server process and
-  all its children taken after 50 and after 500 of them. A server that keeps something per
+  all its children taken after 50 and after 300 of them. A server that keeps something per
   request (images, sessions, TensorFlow graphs retraced per call) grows between the two; the
   test allows 10 % for allocator noise and fails beyond that.
 * Concurrency: 32 users at once (each with its own `gradio_client.Client` or
