@@ -126,9 +126,10 @@ FIRST_LOCK = "first-run-dvc.lock"
 """Beside a built project: its dvc.lock as the first `dvc repro` left it."""
 
 
-def build_project(dest: Path) -> tuple[Path, str]:
-    """A small project after a full `dvc repro`, and what DVC printed; its first lock is kept
-    beside it (`FIRST_LOCK`), before tests that move it on."""
+def build_project(request: pytest.FixtureRequest, dest: Path) -> tuple[Path, str]:
+    """For a fixture of `BUILT`: a small project after a full `dvc repro`, and what DVC printed;
+    its first lock is kept beside it (`FIRST_LOCK`), before tests that move it on."""
+    refuse_a_second_build(request)
     project = make_project(dest)
     output = run(["dvc", "repro"], project).stdout
     shutil.copy(project / "dvc.lock", project.parent / FIRST_LOCK)
@@ -141,8 +142,7 @@ def trained_project(
 ) -> Path:
     """A small project after a full `dvc repro`: a registered champion with its settings.
     Shared by the session: tests that change it work on a copy (`shutil.copytree`)."""
-    refuse_a_second_build(request)
-    project, _ = build_project(tmp_path_factory.mktemp("trained") / "project")
+    project, _ = build_project(request, tmp_path_factory.mktemp("trained") / "project")
     return project
 
 

@@ -13,7 +13,6 @@ from conftest import (
     FIRST_LOCK,
     REPO,
     build_project,
-    refuse_a_second_build,
     run,
     run_env,
     stages_run,
@@ -41,8 +40,7 @@ def repro(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> tuple[Path, str]:
     """A project of its own (the experiments below move it on) and what its first repro printed."""
-    refuse_a_second_build(request)
-    return build_project(tmp_path_factory.mktemp("dvc") / "project")
+    return build_project(request, tmp_path_factory.mktemp("dvc") / "project")
 
 
 def test_first_repro_runs_every_stage_and_registers_a_champion(repro: tuple[Path, str]) -> None:
