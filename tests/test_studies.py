@@ -192,7 +192,12 @@ def test_both_studies_run_from_dvc_exp_run(faces_subset: Path, tmp_path: Path) -
     }
     project = make_project(
         tmp_path / "project",
-        TINY | {"face_images": {"root": str(faces_subset)}, "studies": demo_only},
+        TINY
+        | {
+            "face_images": {"root": str(faces_subset)},
+            "studies": demo_only,
+            "split": {"extra_faces": []},  # the studies' mechanics: the own faces suffice
+        },
     )
     shutil.copytree(REPO / "studies", project / "studies", ignore=shutil.ignore_patterns("reports"))
     shutil.copytree(REPO / "data" / "manifests", project / "data" / "manifests")
@@ -244,9 +249,13 @@ def test_both_studies_run_from_dvc_exp_run(faces_subset: Path, tmp_path: Path) -
 def test_pipeline_starts_from_face_images_without_the_video_stages(
     faces_subset: Path, tmp_path: Path
 ) -> None:
+    # Another set beside the own faces: a quarter of its groups validates, a quarter tests.
+    dfdc = {"name": "dfdc_faces", "root": str(shared_path("data", "dfdc_faces")), "limit": 40}
+    dfdc |= {"val_share": 0.25, "test_share": 0.25}
     overrides = TINY | {
         "face_images": {"root": str(faces_subset)},
-        "split": {"faces_dir": "data/face_images", "train": 0.5, "val": 0.25, "test": 0.25},
+        "split": {"faces_dir": "data/face_images", "train": 0.5, "val": 0.25, "test": 0.25}
+        | {"extra_faces": [dfdc]},
     }
     project = make_project(tmp_path / "project", overrides)
     shutil.copytree(REPO / "studies", project / "studies", ignore=shutil.ignore_patterns("reports"))
@@ -266,7 +275,12 @@ def test_pipeline_starts_from_face_images_without_the_video_stages(
     inference = json.loads((project / "models" / "evaluation" / "inference.json").read_text())
     assert inference["faces"]["margin"] == 0.0  # as the crops were cut, not faces.margin
     metrics = json.loads((project / "models" / "evaluation" / "metrics.json").read_text())
-    assert metrics["video"]["n"] == 4 and "auc_low" in metrics["video"]
+    # One DFD actor's four videos and five DFDC source videos (ten crops) test.
+    assert metrics["video"]["n"] == 4 + 10 and "auc_low" in metrics["video"]
+    assert sorted(metrics["datasets"]) == ["dfd", "dfdc_faces"]
+    assert metrics["datasets"]["dfdc_faces"]["n"] == 10
+    assert "auc_low" in metrics["datasets"]["dfd"]
+    assert split.loc[split["dataset"] == "dfdc_faces", "split"].value_counts()["test"] == 10
 
 
 def test_an_empty_test_side_is_refused() -> None:

@@ -519,9 +519,9 @@ def _study(name: str, params: Path, overrides: list[str] | None) -> None:
     settings = _study_params(params, overrides)
     with _guarded(name):
         _check_tracking(settings)  # before the study's heavy imports
-        from deepfake_detector.studies import protocols as studies
+        from deepfake_detector.core.dag import STUDY_STAGES
 
-        report = getattr(studies, name)(settings, Path("."), command=_command_line())
+        report = STUDY_STAGES[name].function()(settings, Path("."), command=_command_line())
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 
@@ -539,6 +539,14 @@ def cross_dataset_command(
 ) -> None:
     """Study: train on one set, test on sets never seen; report to studies/reports and MLflow."""
     _study("cross_dataset", params, overrides)
+
+
+@app.command(name="leave_one_dataset_out")
+def leave_one_dataset_out_command(
+    params: ParamsOption = DEFAULT_PARAMS, overrides: SetOption = None
+) -> None:
+    """Study: hold out each dataset and forgery method in turn; report to studies/reports."""
+    _study("leave_one_dataset_out", params, overrides)
 
 
 @app.command(name="study_results")

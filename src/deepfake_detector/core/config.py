@@ -95,7 +95,8 @@ class FaceImagesParams(Section):
 
 
 class FaceSetParams(Section):
-    """A labelled folder of face crops that joins training (and validation), never the test side.
+    """A labelled folder of face crops that joins training (and, by its shares, validation and
+    the test side).
 
     More people than the pipeline's own data holds: a set of other identities teaches what a
     forgery looks like on faces the test set never shows. Its crops must be cut like the
@@ -111,7 +112,16 @@ class FaceSetParams(Section):
     group_kind: str = "source video"  # what one group is, for reports ("person", "source video")
     limit: int = Field(0, ge=0)  # at most this many faces, whole groups drawn seeded; 0: all
     val_share: float = Field(0.0, ge=0, lt=1)  # share of its groups kept for validation
+    # Share of its groups that test the pipeline's model (its own row in the evaluation);
+    # studies never test on it (they hold whole datasets out instead).
+    test_share: float = Field(0.0, ge=0, lt=1)
     margin: float = Field(0.0, ge=0, le=2)  # the margin its crops were cut with
+    # metadata: the column whose values the split keeps on one side (FaceForensics++: `block`,
+    # runs of neighbouring videos, so a rare mis-paired original cannot cross the split).
+    group_column: str = "group"
+    # metadata: the columns that together name a video (its crops are pooled at video level
+    # and weigh as one); none: every crop is a one-frame video of its own.
+    video_columns: tuple[str, ...] = ()
 
 
 class SplitParams(Section):
@@ -123,7 +133,8 @@ class SplitParams(Section):
     val: float = Field(0.2, ge=0, lt=1)  # 0: validation comes from the extra face sets alone
     test: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
-    # Face sets of other people added to the train side (and, by `val_share`, to validation).
+    # Face sets of other people added to the train side (and, by `val_share` and `test_share`,
+    # to validation and test).
     extra_faces: tuple[FaceSetParams, ...] = ()
 
     @model_validator(mode="after")
@@ -185,6 +196,12 @@ class TrainParams(Section):
     # Whose face a pseudo-fake pastes in: self (a jittered copy of the same face, SBI), other
     # (another person's real face, Face X-ray's blended images) or both (half each).
     blend_donor: Literal["self", "other", "both"] = "self"
+    # Where a self-blend pastes: face (the whole face ellipse), parts (one of eyes, nose, mouth
+    # or lower face, as tools that swap parts or re-render a mouth do) or both (half each).
+    blend_region: Literal["face", "parts", "both"] = "face"
+    # How the logistic head weighs its rows: none (each face alike, classes balanced) or equal
+    # (each dataset and label alike, and within them each video alike, however many it brings).
+    dataset_weighting: Literal["none", "equal"] = "none"
 
 
 class EvaluateParams(Section):
@@ -289,6 +306,23 @@ class CrossDatasetParams(Section):
     val_self_blends: bool = False
 
 
+class LeaveOneDatasetOutParams(Section):
+    """Hold out each dataset in turn (other people and other forgery pipelines); the others,
+    with the real-only sets of `split.extra_faces` and pseudo-fakes, train and validate."""
+
+    name: str = "leave_one_dataset_out"
+    datasets: tuple[StudySource, ...] = ()
+    # Share of each training dataset's groups that validates (calibration, threshold, choice of
+    # recipe): the held-out dataset never takes part in any of them.
+    val_share: float = Field(0.2, gt=0, lt=1)
+    val_self_blends: bool = True
+    # A dataset whose forgery methods are also held out one at a time: its test groups' reals
+    # and that method's fakes test; the method's fakes leave training and validation.
+    methods_of: str = ""
+    method_test_share: float = Field(0.3, gt=0, lt=1)  # its groups that test a held-out method
+    candidates: tuple[Candidate, ...] = (Candidate(name="default"),)
+
+
 class StudiesParams(Section):
     """Generalisation studies: where their reports and working files go, and each one's set-up."""
 
@@ -297,6 +331,7 @@ class StudiesParams(Section):
     experiment: str = "deepfake-studies"
     leave_one_group_out: LeaveOneGroupOutParams = LeaveOneGroupOutParams()
     cross_dataset: CrossDatasetParams = CrossDatasetParams()
+    leave_one_dataset_out: LeaveOneDatasetOutParams = LeaveOneDatasetOutParams()
 
 
 class Params(Section):

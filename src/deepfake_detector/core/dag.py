@@ -305,6 +305,23 @@ STUDY_STAGES: dict[str, Stage] = {
             outs=_study_outs("cross_dataset"),
             home="${studies.reports_dir}/${studies.cross_dataset.name}",
         ),
+        Stage(
+            "leave_one_dataset_out",
+            "studies.dataset_out",
+            "Leave one dataset (and one forgery method) out: nested, per held-out set AUC.",
+            # split.extra_faces: its real-only sets (UTKFace) join every fold's training.
+            params=(
+                "train",
+                "evaluate",
+                "split.extra_faces",
+                "split.seed",
+                "studies.leave_one_dataset_out",
+                "studies.reports_dir",
+            ),
+            deps=("${face_images.out_dir}",),
+            outs=_study_outs("leave_one_dataset_out"),
+            home="${studies.reports_dir}/${studies.leave_one_dataset_out.name}",
+        ),
     )
 }
 

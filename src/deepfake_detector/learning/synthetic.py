@@ -69,6 +69,25 @@ def margin_ellipse(margin: float) -> tuple[float, float, float, float]:
     return (0.5 + (cx - 0.5) * k, 0.5 + (cy - 0.5) * k, rx * k, ry * k)
 
 
+# Facial parts as ellipses relative to the face ellipse (its centre lies near the nose, between
+# the five landmarks): centre offsets and half-axes in units of the face's half-axes.
+PARTS: dict[str, tuple[float, float, float, float]] = {
+    "eyes": (0.0, -0.38, 0.85, 0.28),
+    "nose": (0.0, 0.0, 0.32, 0.40),
+    "mouth": (0.0, 0.50, 0.50, 0.25),
+    "lower_face": (0.0, 0.45, 0.90, 0.55),
+}
+
+
+def part_ellipse(
+    ellipse: tuple[float, float, float, float] | np.ndarray, part: str
+) -> tuple[float, float, float, float]:
+    """The ellipse of one facial part (`PARTS`) inside a face ellipse (crop fractions)."""
+    cx, cy, rx, ry = (float(v) for v in ellipse)
+    dx, dy, sx, sy = PARTS[part]
+    return (cx + dx * rx, cy + dy * ry, sx * rx, sy * ry)
+
+
 def _gaussian_kernel(sigma: tf.Tensor, radius: int) -> tf.Tensor:
     import tensorflow as tf
 

@@ -2,9 +2,10 @@
 
 A face set is a folder of face crops described by `FaceSetParams`: the DFDC face crops
 (`metadata.csv`: file, label, group = the real source video, so a fake and its source share a
-group) or a folder of real faces, one person each (UTKFace). Its faces join the training side and,
-by `val_share`, validation; never the test side, which stays the pipeline's own people. Groups
-are prefixed with the set's name so they cannot meet the pipeline's own group names.
+group), the FaceForensics++ crops (split by `block`, crops pooled into videos by target and
+method) or a folder of real faces, one person each (UTKFace). Its faces join the training side
+and, by `val_share` and `test_share`, validation and the test side (whole groups). Groups are
+prefixed with the set's name so they cannot meet the pipeline's own group names.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ def read_face_set(face_set: FaceSetParams, root: Path) -> pd.DataFrame:
         meta_path = folder / METADATA_FILE
         if not meta_path.is_file():
             raise FaceSetError(f"face set '{face_set.name}': no {METADATA_FILE} in {folder}")
-        meta = pd.read_csv(meta_path, dtype={"group": str})
-        missing = {"file", "label", "group"} - set(meta.columns)
+        named = [face_set.group_column, *face_set.video_columns]
+        meta = pd.read_csv(meta_path, dtype=dict.fromkeys(["group", *named], str))
+        missing = {"file", "label", *named} - set(meta.columns)
         if missing:
             raise FaceSetError(f"{meta_path}: missing columns {sorted(missing)}")
         bad = ~meta["label"].isin(["real", "fake"])
@@ -51,7 +53,11 @@ def read_face_set(face_set: FaceSetParams, root: Path) -> pd.DataFrame:
             raise FaceSetError(
                 f"{meta_path}: labels other than real/fake: {meta['label'][bad][:3]}"
             )
-        table = meta[["file", "label", "group"]].copy()
+        table = meta[["file", "label"]].assign(group=meta[face_set.group_column])
+        if face_set.video_columns:
+            table["video"] = meta[list(face_set.video_columns)].astype(str).agg(":".join, axis=1)
+        if "method" in meta:  # the forgery method of each fake, where the set names it
+            table["method"] = meta["method"].fillna("").astype(str)
     else:
         files = sorted(
             p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
@@ -62,14 +68,19 @@ def read_face_set(face_set: FaceSetParams, root: Path) -> pd.DataFrame:
     if table.empty:
         raise FaceSetError(f"face set '{face_set.name}': no faces in {folder}")
     table["file"] = [str(folder / f) for f in table["file"]]
-    table["video_id"] = [f"{face_set.name}:{Path(f).stem}" for f in table["file"]]
+    if "video" in table:
+        table["video_id"] = face_set.name + ":" + table.pop("video")
+        table["frame_index"] = table.groupby("video_id").cumcount()
+    else:
+        table["video_id"] = [f"{face_set.name}:{Path(f).stem}" for f in table["file"]]
+        table["frame_index"] = 0
     table["group"] = face_set.name + ":" + table["group"].astype(str)
     table["dataset"] = face_set.name
-    # The faces-table columns a crop has: one face, one frame, its own identity.
-    table["frame_index"] = 0
+    # The faces-table columns a crop has: one face, its own identity.
     table["face_index"] = 0
     table["identities"] = table["group"]
-    table["method"] = np.where(table["label"] == "fake", face_set.name, "")
+    named = table["method"] if "method" in table else pd.Series("", index=table.index)
+    table["method"] = np.where(table["label"] == "fake", named.replace("", face_set.name), "")
     table["path"] = [Path(f) for f in table["file"]]
     table["y"] = (table["label"] == "fake").astype("float32")
     return table
@@ -91,13 +102,18 @@ def sample_groups(table: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
     return table[table["group"].isin(keep)]
 
 
-def assign_validation(table: pd.DataFrame, share: float, seed: int) -> pd.Series:
-    """`train` or `val` per row: a seeded share of whole groups validates."""
+def assign_validation(
+    table: pd.DataFrame, share: float, seed: int, test_share: float = 0.0
+) -> pd.Series:
+    """`train`, `val` or `test` per row: a seeded share of whole groups validates, the next
+    `test_share` of them tests."""
     groups = sorted(table["group"].unique())
     n_val = int(round(share * len(groups)))
+    n_test = int(round(test_share * len(groups)))
     order = np.random.default_rng(seed + 1).permutation(len(groups))
-    val = {groups[i] for i in order[:n_val]}
-    return table["group"].map(lambda g: "val" if g in val else "train")
+    side = {groups[i]: "val" for i in order[:n_val]}
+    side |= {groups[i]: "test" for i in order[n_val : n_val + n_test]}
+    return table["group"].map(lambda g: side.get(g, "train"))
 
 
 def face_set_rows(
@@ -119,7 +135,7 @@ def face_set_rows(
         log.warning("%s", exc)
         return None
     table = sample_groups(table, face_set.limit, seed)
-    table["split"] = assign_validation(table, face_set.val_share, seed)
+    table["split"] = assign_validation(table, face_set.val_share, seed, face_set.test_share)
     table["real_only"] = face_set.format == "real"
     report.count(f"{face_set.name}_faces", len(table))
     report.count(f"{face_set.name}_groups", table["group"].nunique())
@@ -133,7 +149,7 @@ def face_sets_table(
     margin: float,
     report: StageReport,
 ) -> pd.DataFrame:
-    """Every usable set's faces in the faces-table format, with `split` (train or val), an
+    """Every usable set's faces in the faces-table format, with `split` (train, val, test), an
     absolute `path` and `y`; columns the sets lack (boxes, landmarks) are left empty."""
     parts = []
     for face_set in face_sets:

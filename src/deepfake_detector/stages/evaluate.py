@@ -213,6 +213,13 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
         level: curves_of(table)
         for level, table in {"frame": result.frames, "video": result.videos}.items()
     }
+    metrics["datasets"] = by_dataset(
+        result.frames,
+        calibration.threshold,
+        own_dataset(params),
+        params.evaluate.bootstrap,
+        params.split.seed,
+    )
     out_dir = root / params.paths.evaluation_dir
     write_json(out_dir / METRICS_FILE, _clean(metrics))
     config = replace(
@@ -248,21 +255,51 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     return report.finish(out_dir)
 
 
-def what_it_learnt(params: Params, train: pd.DataFrame) -> dict[str, object]:
-    """The training side in numbers and words: faces and groups per dataset; `demo` when the
-    model learnt from the embedded demo set alone."""
-    from deepfake_detector.sources.face_sets import training_summary
+def by_dataset(
+    frames: pd.DataFrame, threshold: float, own: str, n_resamples: int, seed: int
+) -> dict[str, dict[str, Any]]:
+    """Frame-level AUC (95% interval over whole videos) and accuracy of each dataset on the
+    test side that holds both labels: one row per source of faces and forgeries."""
+    named = frames.get("dataset", pd.Series("", index=frames.index))
+    names = named.fillna("").astype(str).replace("", own)
+    out = {}
+    for name, part in frames.groupby(names, sort=True):
+        y = (part["label"] == "fake").to_numpy(int)
+        if len(np.unique(y)) < 2:
+            continue
+        m = metrics_with_intervals(
+            y,
+            part["p_fake"].to_numpy(float),
+            threshold,
+            part["video_id"].to_numpy(),
+            n_resamples=n_resamples,
+            seed=seed,
+        )
+        keys = ("n", "n_fake", "auc", "auc_low", "auc_high", "accuracy")
+        out[str(name)] = {k: m[k] for k in keys}
+    return out
 
+
+def own_dataset(params: Params) -> str:
+    """The name of the pipeline's own faces: demo, the imported face set's, or the manifest's."""
     on_demo = (
         params.split.faces_dir == params.paths.faces_dir
         and Path(params.download.manifest) == Path(params.paths.demo_dir) / "manifest.csv"
     )
     if on_demo:
-        own = "demo"
-    elif params.split.faces_dir == params.face_images.out_dir:
-        own = params.face_images.dataset
-    else:
-        own = Path(params.download.manifest).stem
+        return "demo"
+    if params.split.faces_dir == params.face_images.out_dir:
+        return params.face_images.dataset
+    return Path(params.download.manifest).stem
+
+
+def what_it_learnt(params: Params, train: pd.DataFrame) -> dict[str, object]:
+    """The training side in numbers and words: faces and groups per dataset; `demo` when the
+    model learnt from the embedded demo set alone."""
+    from deepfake_detector.sources.face_sets import training_summary
+
+    own = own_dataset(params)
+    on_demo = own == "demo" and params.split.faces_dir == params.paths.faces_dir
     table = train.copy()
     if params.train.synthetic_fakes == "none" and "real_only" in table:
         # Real-only sets train only beside synthetic fakes (train.training_rows).

@@ -102,6 +102,17 @@ def model_description(metrics: dict, inference: dict) -> str:
         f"Test split: frame AUC {_interval(metrics.get('frame', {}))}, "
         f"video AUC {_interval(metrics.get('video', {}))} (95% bootstrap intervals)."
     )
+    datasets = metrics.get("datasets") or {}
+    if len(datasets) > 1:
+        parts = [
+            f"{name} {_interval(m, 'auc')} ({m.get('n', 0):,} frames)"
+            for name, m in datasets.items()
+        ]
+        lines.append(
+            "Frame AUC on each dataset's test groups (people or videos never trained on): "
+            + "; ".join(parts)
+            + "."
+        )
     study = inference.get("study") or {}
     if study.get("pooled_frame_auc") is not None:
         recipe = "this recipe" if study.get("same_recipe") else "another recipe than this one"

@@ -102,7 +102,8 @@ def split_dataset(params: Params, root: Path = Path(".")) -> StageReport:
     faces_dir = root / params.split.faces_dir
     faces = pd.read_csv(faces_dir / FACES_INDEX, dtype={"split": str, "group": str})
     faces["split"] = faces["split"].fillna("")
-    # Other people's faces join training and validation (never test), cut like the own crops.
+    # Other people's faces join training, validation and (by test_share) test, cut like the own
+    # crops.
     extra = face_sets_table(
         params.split.extra_faces,
         root,

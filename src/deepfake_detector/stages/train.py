@@ -49,6 +49,7 @@ class TrainingRows:
     counts: dict[str, int]
     donors: list[str] = field(default_factory=list)  # per row: the face pasted in ("": itself)
     donor_ellipses: np.ndarray | None = None
+    weights: np.ndarray | None = None  # per row, for the logistic head (`dataset_weighting`)
 
     def blending(self) -> dict[str, Any]:
         """`face_dataset`'s keyword arguments that make the pseudo-fakes."""
@@ -115,6 +116,10 @@ def training_rows(train: pd.DataFrame, cfg: TrainParams, margin: float = 0.0) ->
     if has_donor.any():
         at = len(rows) - len(has_donor) + np.flatnonzero(has_donor)
         donor_ellipses[at] = face_ellipses(donors[has_donor], margin)
+    if cfg.synthetic_fakes != "none" and cfg.blend_region != "face":
+        counts["synthetic_fakes_part"] = place_on_parts(
+            ellipses, rows, cfg.blend_region, np.random.default_rng(cfg.seed + 2)
+        )
     return TrainingRows(
         list(rows["path"]),
         rows["y"].to_numpy("float32"),
@@ -123,7 +128,47 @@ def training_rows(train: pd.DataFrame, cfg: TrainParams, margin: float = 0.0) ->
         counts,
         [str(d) for d in rows["donor"]],
         donor_ellipses,
+        weights=row_weights(rows) if cfg.dataset_weighting == "equal" else None,
     )
+
+
+def place_on_parts(
+    ellipses: np.ndarray, rows: pd.DataFrame, region: str, rng: np.random.Generator
+) -> int:
+    """Narrow the mask of self-blends (blended rows without a donor) to one facial part each
+    (`synthetic.PARTS`, drawn seeded): all of them (`parts`) or every second (`both`).
+    Changes `ellipses` in place; returns how many were narrowed."""
+    from deepfake_detector.learning.synthetic import PARTS, part_ellipse
+
+    own = np.flatnonzero(
+        rows["blend"].to_numpy(bool) & (rows["donor"].astype(str) == "").to_numpy()
+    )
+    if region == "both":
+        own = np.sort(rng.permutation(own)[: len(own) // 2])
+    names = sorted(PARTS)
+    for i, pick in zip(own, rng.integers(0, len(names), size=len(own)), strict=True):
+        ellipses[i] = part_ellipse(ellipses[i], names[int(pick)])
+    return int(len(own))
+
+
+def row_weights(rows: pd.DataFrame) -> np.ndarray:
+    """Each (dataset, label) cell weighs alike, and inside a cell each video alike (a set that
+    cuts two crops of a real video and one of a fake does not tilt the head); mean 1."""
+    dataset = (
+        rows["dataset"].fillna("").astype(str)
+        if "dataset" in rows
+        else pd.Series("", index=rows.index)
+    )
+    video = (
+        rows["video_id"].astype(str)
+        if "video_id" in rows
+        else pd.Series(range(len(rows)), index=rows.index).astype(str)
+    )
+    cell = dataset + "|" + rows["y"].astype(int).astype(str)
+    per_video = video.groupby([cell, video]).transform("size").to_numpy(float)
+    videos_in_cell = video.groupby(cell).transform("nunique").to_numpy(float)
+    weights = 1.0 / (per_video * videos_in_cell)
+    return weights / weights.mean()
 
 
 def donor_rows(
@@ -336,11 +381,12 @@ def fit_logistic_head(
 
     features = _feature_function(model)  # one compiled graph for every pass below
     x = [embed_rows(features, rows, cfg)]
-    y = [rows.y]
+    order = [np.arange(len(rows.y))]
     for view in range(cfg.augmented_views):
+        # The row numbers ride along as labels: the shuffled views map back to labels, weights.
         ds = face_dataset(
             rows.files,
-            rows.y,
+            np.arange(len(rows.y)),
             cfg.image_size,
             64,
             augment_params=cfg.augment,
@@ -348,13 +394,17 @@ def fit_logistic_head(
             **rows.blending(),
             read=read_image,
         )
-        batches = [(features(images).numpy(), labels.numpy()) for images, labels in ds]
+        batches = [(features(images).numpy(), at.numpy()) for images, at in ds]
         x.append(np.concatenate([b[0] for b in batches]))
-        y.append(np.concatenate([b[1] for b in batches]))
-    features_all, labels = np.concatenate(x), np.concatenate(y).astype(int)
+        order.append(np.concatenate([b[1] for b in batches]).astype(int))
+    at = np.concatenate(order)
+    features_all, labels = np.concatenate(x), rows.y[at].astype(int)
     mean, std = features_all.mean(axis=0), features_all.std(axis=0) + 1e-6
-    clf = LogisticRegression(C=cfg.head_c, class_weight="balanced", max_iter=3000)
-    clf.fit((features_all - mean) / std, labels)
+    weights = None if rows.weights is None else rows.weights[at]
+    clf = LogisticRegression(
+        C=cfg.head_c, class_weight=None if weights is not None else "balanced", max_iter=3000
+    )
+    clf.fit((features_all - mean) / std, labels, sample_weight=weights)
     w, b = clf.coef_[0] / std, clf.intercept_[0] - float(np.sum(clf.coef_[0] * mean / std))
     model.get_layer("p_fake").set_weights([w[:, None].astype("float32"), np.array([b], "float32")])
     row: dict[str, object] = {

@@ -347,8 +347,8 @@ def run_fold(fold: Fold, params: Params, margin: float) -> FoldResult:
 
 def validation_auc(result: Assessment) -> float:
     """Frame-level AUC of the uncalibrated scores on the validation data: the mean, over the
-    kinds of forgery there (learned swaps, self-blends), of the real frames against that kind's
-    fakes, so each kind counts alike however many fakes it brings."""
+    kinds of forgery there (each dataset's learned fakes against its own reals, self-blends
+    against every real), so each kind counts alike however many fakes it brings."""
     from sklearn.metrics import roc_auc_score
 
     from deepfake_detector.stages.evaluate import frame_scores
@@ -357,12 +357,23 @@ def validation_auc(result: Assessment) -> float:
     fake = (frames["label"] == "fake").to_numpy()
     if fake.all() or not fake.any():
         return math.nan
-    kind = np.where(frames["video_id"].astype(str).str.startswith(SELF_BLEND + ":"), 1, 0)
+    blended = frames["video_id"].astype(str).str.startswith(SELF_BLEND + ":").to_numpy()
+    dataset = (
+        frames["dataset"].fillna("").astype(str).to_numpy()
+        if "dataset" in frames
+        else np.full(len(frames), "")
+    )
+    scores = frames["p_fake"].to_numpy(float)
     aucs = []
-    for k in sorted(set(kind[fake])):
-        rows = ~fake | (kind == k)
-        y = fake[rows].astype(int)
-        aucs.append(float(roc_auc_score(y, frames["p_fake"].to_numpy(float)[rows])))
+    # Each dataset's learned fakes against that dataset's reals (where it has both) ...
+    for name in sorted(set(dataset[fake & ~blended])):
+        reals = ~fake & (dataset == name)
+        rows = (reals if reals.any() else ~fake) | (fake & ~blended & (dataset == name))
+        aucs.append(float(roc_auc_score(fake[rows].astype(int), scores[rows])))
+    # ... and the self-blends against every real face.
+    if (fake & blended).any():
+        rows = ~fake | blended
+        aucs.append(float(roc_auc_score(fake[rows].astype(int), scores[rows])))
     return float(np.mean(aucs))
 
 
@@ -476,8 +487,10 @@ def _finish(
     results: list[FoldResult],
     command: str,
     run: StudyRun,
+    headline: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """Pool the folds, write the report folder, log the summary and report to MLflow."""
+    """Pool the folds, write the report folder, log the summary (with a study's own
+    `headline` numbers) and report to MLflow."""
     name = run.tags["study_name"]
     out_dir = root / params.studies.reports_dir / name
     folds = pd.DataFrame([fold_row(r) for r in results])
@@ -508,6 +521,7 @@ def _finish(
         "std_video_auc": float(np.nanstd(folds["video_auc"].astype(float))),
         "min_video_auc": float(np.nanmin(folds["video_auc"].astype(float))),
     }
+    summary |= headline or {}
     # Durations are the run's, not the data's: they go to the run log (`run_facts`), not here.
     candidates = pd.DataFrame([c for r in results for c in (r.candidates or [])])
     candidates = candidates.drop(columns=["seconds"], errors="ignore")

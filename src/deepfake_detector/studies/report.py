@@ -107,6 +107,13 @@ def plot_curves(out_dir: Path, curves: Curves) -> None:
     plt.close(fig)
 
 
+TITLES = {
+    "leave_one_group_out": "Leave one group out",
+    "cross_dataset": "Cross-dataset",
+    "leave_one_dataset_out": "Leave one dataset out",
+}
+
+
 def write_report(
     out_dir: Path,
     kind: str,
@@ -124,7 +131,7 @@ def write_report(
     nested = _nested_section(candidates)
     fold_view = pd.DataFrame(
         {
-            "held out" if kind == "leave_one_group_out" else "test": folds["fold"],
+            "test" if kind == "cross_dataset" else "held out": folds["fold"],
             "train faces / videos": pair(folds, "train_faces", "train_videos"),
             "test faces / videos": pair(folds, "test_faces", "test_videos"),
             "kept out": folds["excluded_faces"],
@@ -144,7 +151,7 @@ def write_report(
     ]
     spread = f"std {fmt(summary['std_video_auc'])}, min {fmt(summary['min_video_auc'])}"
     settings = pd.DataFrame(list(recipe(params).items()), columns=["setting", "value"])
-    title = "Leave one group out" if kind == "leave_one_group_out" else "Cross-dataset"
+    title = TITLES.get(kind, kind)
     text = f"""# {title}: `{name}`
 
 Made by:
@@ -204,7 +211,13 @@ def _validation_note(params: Params, kind: str) -> str:
     """What validated, when it holds more than the study's own faces."""
     study = getattr(params.studies, kind)
     text = ""
-    if study.val == "extra":
+    if kind == "leave_one_dataset_out":
+        text += (
+            f"Validation holds a seeded {study.val_share:g} of each training dataset's groups; "
+            "the held-out dataset (or forgery method) takes no part in training, calibration, "
+            "threshold or the choice of recipe.\n"
+        )
+    elif study.val == "extra":
         text += (
             "Validation holds the extra face sets' validation groups (`split.extra_faces`), so "
             "every group but the tested one trains.\n"

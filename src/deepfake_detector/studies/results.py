@@ -32,6 +32,7 @@ SETTINGS = {
 VAL_PARAM = {
     "leave_one_group_out": "leave_one_group_out.val",
     "cross_dataset": "cross_dataset.val",
+    "leave_one_dataset_out": "leave_one_dataset_out.val_share",
 }
 
 
