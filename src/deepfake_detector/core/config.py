@@ -323,6 +323,14 @@ class LeaveOneDatasetOutParams(Section):
     candidates: tuple[Candidate, ...] = (Candidate(name="default"),)
 
 
+class FaceGeometryParams(Section):
+    """Where the face sits in each source's crops and in the crop prediction cuts."""
+
+    name: str = "face_geometry"
+    sample: int = Field(200, ge=1)  # crops re-detected per source (seeded)
+    frames: Path = Path("../shared/data/dfd/frames")  # whole video frames: prediction's crop
+
+
 class StudiesParams(Section):
     """Generalisation studies: where their reports and working files go, and each one's set-up."""
 
@@ -332,6 +340,7 @@ class StudiesParams(Section):
     leave_one_group_out: LeaveOneGroupOutParams = LeaveOneGroupOutParams()
     cross_dataset: CrossDatasetParams = CrossDatasetParams()
     leave_one_dataset_out: LeaveOneDatasetOutParams = LeaveOneDatasetOutParams()
+    face_geometry: FaceGeometryParams = FaceGeometryParams()
 
 
 class Params(Section):

@@ -54,6 +54,7 @@ STUDY_PREDICTIONS = "video_predictions.csv"
 STUDY_CANDIDATES = "candidates.csv"
 STUDY_FIGURE = "roc.png"
 STUDY_SUMMARY = "metrics.json"
+STUDY_GEOMETRY = "geometry.csv"  # the face geometry study's table
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,25 @@ STUDY_STAGES: dict[str, Stage] = {
             deps=("${face_images.out_dir}",),
             outs=_study_outs("leave_one_dataset_out"),
             home="${studies.reports_dir}/${studies.leave_one_dataset_out.name}",
+        ),
+        Stage(
+            "face_geometry",
+            "studies.face_geometry",
+            "Where MTCNN finds the face in each source's crops and in prediction's crop.",
+            params=(
+                "faces",
+                "split.extra_faces",
+                "split.seed",
+                "studies.leave_one_dataset_out.datasets",
+                "studies.face_geometry",
+                "studies.reports_dir",
+            ),
+            deps=("${face_images.out_dir}",),
+            outs=tuple(
+                Out(f"${{studies.reports_dir}}/${{studies.face_geometry.name}}/{name}", cache=False)
+                for name in (STUDY_REPORT, STUDY_GEOMETRY, REPORT_NAME)
+            ),
+            home="${studies.reports_dir}/${studies.face_geometry.name}",
         ),
     )
 }
