@@ -41,6 +41,7 @@ MODULES = (
     "bench.startup",
     "bench.dask_fanout",
     "bench.cold_verdict",
+    "bench.registered_training",
 )
 OUTPUT = REPO / "BENCHMARKS.md"
 RUNNING = """\
@@ -50,7 +51,8 @@ make bench                          # every benchmark, one process run; rewrites
 .venv/bin/python -m bench --only faces --only frames   # some of them; prints only
 .venv/bin/python -m bench --only dask --merge          # one of them, merged into this file
 .venv/bin/python -m bench --list    # names: faces, frames, training, inference,
-                                    #        incremental, memory, startup, dask, cold
+                                    #        incremental, memory, startup, dask, cold,
+                                    #        registered
 ```
 
 A run with `--quick` or `--only` leaves this file alone (`--write` forces it; `--merge` puts only

@@ -152,6 +152,8 @@ def write_report(
     spread = f"std {fmt(summary['std_video_auc'])}, min {fmt(summary['min_video_auc'])}"
     settings = pd.DataFrame(list(recipe(params).items()), columns=["setting", "value"])
     title = TITLES.get(kind, kind)
+    pooled_tag = "" if "mean_heldout_dataset_frame_auc" in summary else " (headline)"
+    pooled_frame = intervals(summary, "pooled_frame_auc")
     text = f"""# {title}: `{name}`
 
 Made by:
@@ -167,7 +169,7 @@ the time taken and the machine are in `{name}.run.json` beside this folder.
 
 | measure | value |
 |---|---|
-| **pooled frame AUC [95% CI]** (headline) | **{intervals(summary, "pooled_frame_auc")}** |
+{_held_out_rows(summary)}| **pooled frame AUC [95% CI]**{pooled_tag} | **{pooled_frame}** |
 | pooled video AUC [95% CI] | {intervals(summary, "pooled_video_auc")} |
 | folds | {summary["folds"]} |
 | mean frame AUC over folds | {fmt(summary["mean_frame_auc"])} |
@@ -205,6 +207,23 @@ A method's row compares that method's fakes with the real items of the same data
 {markdown_table(settings)}
 """
     write_text(out_dir / STUDY_REPORT, text)
+
+
+def _held_out_rows(summary: dict[str, float]) -> str:
+    """A leave-one-dataset-out study's headline: each held-out set's frame AUC, their means."""
+    if "mean_heldout_dataset_frame_auc" not in summary:
+        return ""
+    rows = [
+        f"| **mean frame AUC over held-out datasets** (headline) | "
+        f"**{fmt(summary['mean_heldout_dataset_frame_auc'])}** |",
+        f"| mean frame AUC over held-out forgery methods | "
+        f"{fmt(summary['mean_heldout_method_frame_auc'])} |",
+    ]
+    for key in summary:
+        if key.startswith("heldout_") and key.endswith("_frame_auc"):
+            name = key[len("heldout_") : -len("_frame_auc")]
+            rows.append(f"| {name} held out: frame AUC [95% CI] | {intervals(summary, key)} |")
+    return "\n".join(rows) + "\n"
 
 
 def _validation_note(params: Params, kind: str) -> str:

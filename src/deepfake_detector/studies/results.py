@@ -21,6 +21,8 @@ SETTINGS = {
     "train.head_c": "C",
     "train.synthetic_fakes": "synthetic fakes",
     "train.blend_donor": "pasted face",
+    "train.blend_region": "blend region",
+    "train.dataset_weighting": "dataset weighting",
     "train.fine_tune_layers": "fine-tune layers",
     "train.epochs": "epochs",
     "train.label_smoothing": "label smoothing",
@@ -75,6 +77,8 @@ def results_table(runs: pd.DataFrame) -> pd.DataFrame:
             "pooled video AUC [95% CI]": (
                 f"{fmt(_metric(run, 'pooled_video_auc'))} [{fmt(low)}, {fmt(high)}]"
             ),
+            "held-out datasets, mean frame AUC": _metric(run, "mean_heldout_dataset_frame_auc"),
+            "held-out methods, mean frame AUC": _metric(run, "mean_heldout_method_frame_auc"),
             "run": str(run["run_id"])[:8],
         }
         rows.append(row)
@@ -113,7 +117,10 @@ frame AUC (the headline) puts every fold's test frames together, each scored by 
 never saw its person, with a 95% bootstrap interval over whole videos; the pooled video AUC does
 the same for videos. The mean and minimum are over folds (for leave-one-actor-out, each fold
 tests one actor never seen in training). Where a run lists several candidates, each fold chose
-one of them on its validation data (nested); the study's report says which.
+one of them on its validation data (nested); the study's report says which. For
+leave-one-dataset-out runs the pooled numbers mix datasets and mean little: read the mean
+frame AUC over the held-out datasets and over the held-out forgery methods (each fold's own
+AUC and interval are in its report).
 Each run's report (tables, ROC figure, per-fold CSVs) is in its MLflow run's artifacts under
 `report/`; the configured studies' reports are also in `studies/reports/<name>/`.
 
