@@ -50,7 +50,8 @@ def test_first_repro_runs_every_stage_and_registers_a_champion(repro: tuple[Path
     assert registration["run"]["decision"] == "champion"
     assert registration["details"]["alias_uri"] == "models:/deepfake-detector@champion"
     metrics = json.loads((project / "models/evaluation/metrics.json").read_text())
-    assert set(metrics) == {"frame", "video"}
+    assert set(metrics) == {"frame", "video", "datasets"}
+    assert set(metrics["datasets"]) == {"demo"}  # the demo trains on its own data alone
     for key in ("auc", "ap", "eer", "log_loss", "accuracy", "confusion_matrix"):
         assert key in metrics["frame"] and key in metrics["video"]
     for name in ("evaluation.png", "roc_video.csv", "pr_frame.csv", "predictions.csv"):

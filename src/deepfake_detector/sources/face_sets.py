@@ -82,6 +82,9 @@ def read_face_set(face_set: FaceSetParams, root: Path) -> pd.DataFrame:
     named = table["method"] if "method" in table else pd.Series("", index=table.index)
     table["method"] = np.where(table["label"] == "fake", named.replace("", face_set.name), "")
     table["path"] = [Path(f) for f in table["file"]]
+    # The face box is the whole crop (`y`, as in every table read for training, is the label):
+    # video scores link faces by their boxes, and a crop's video has one face per frame.
+    table["x"], table["w"], table["h"] = 0, 224, 224
     table["y"] = (table["label"] == "fake").astype("float32")
     return table
 

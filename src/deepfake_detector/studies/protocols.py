@@ -309,7 +309,6 @@ def face_set_source(face_set: FaceSetParams, root: Path, seed: int) -> pd.DataFr
     # Drawn in another order than `split.extra_faces` draws (seed + 7), so that a set used
     # for both shares few groups; shared ones leave the test side (`cross_dataset`).
     table = sample_groups(table, face_set.limit, seed + 7).reset_index(drop=True)
-    table["x"], table["w"], table["h"] = 0, 224, 224  # (`y` is the label, as in every table)
     table["split"] = ""
     return table
 
