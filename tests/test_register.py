@@ -126,3 +126,26 @@ def test_description_says_what_the_model_learnt_and_flags_the_demo() -> None:
     text = model_description(metrics, real)
     assert "DEMO" not in text and "3 people of dfd" in text
     assert "leave_one_actor_out (this recipe): pooled frame AUC 0.960 [0.900, 0.990]" in text
+
+
+def test_description_quotes_each_dataset_and_each_held_out_dataset() -> None:
+    from deepfake_detector.stages.register import model_description
+
+    metrics = {
+        "frame": {"auc": 0.8},
+        "video": {"auc": 0.8},
+        "datasets": {
+            "dfd": {"auc": 0.96, "auc_low": 0.93, "auc_high": 0.98, "n": 136},
+            "ffpp_faces": {"auc": 0.84, "auc_low": 0.8, "auc_high": 0.88, "n": 1495},
+        },
+    }
+    transfer = {
+        "name": "leave_one_dataset_out",
+        "heldout_frame_auc": {"dfd": [0.86, 0.76, 0.95], "ffpp": [0.6, 0.58, 0.62]},
+        "same_recipe": False,
+    }
+    text = model_description(metrics, {"training": {}, "study": {"transfer": transfer}})
+    assert "dfd 0.960 [0.930, 0.980] (136 frames); ffpp_faces 0.840 [0.800, 0.880]" in text
+    assert "(1,495 frames)" in text
+    assert "leave_one_dataset_out (another recipe than this one)" in text
+    assert "dfd 0.860 [0.760, 0.950]; ffpp 0.600 [0.580, 0.620]" in text

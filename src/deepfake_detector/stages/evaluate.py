@@ -340,6 +340,31 @@ def study_score(params: Params, root: Path) -> dict[str, object]:
         "pooled_frame_auc_high": summary.get("pooled_frame_auc_high"),
         "folds": summary.get("folds"),
         "same_recipe": details.get("recipe_key") == recipe_key(params),
+    } | transfer_score(params, root)
+
+
+def transfer_score(params: Params, root: Path) -> dict[str, object]:
+    """The leave-one-dataset-out study's headline (`transfer`): each held-out dataset's frame
+    AUC with its interval, their mean, and whether it measured this same recipe."""
+    study = params.studies.leave_one_dataset_out
+    folder = root / params.studies.reports_dir / study.name
+    try:
+        summary = json.loads((folder / "metrics.json").read_text())
+        details = json.loads((folder / "report.json").read_text()).get("details", {})
+    except (OSError, ValueError):
+        return {}
+    held = {
+        s.name: [summary.get(f"heldout_{s.name}_frame_auc{k}") for k in ("", "_low", "_high")]
+        for s in study.datasets
+        if summary.get(f"heldout_{s.name}_frame_auc") is not None
+    }
+    return {
+        "transfer": {
+            "name": study.name,
+            "mean_heldout_dataset_frame_auc": summary.get("mean_heldout_dataset_frame_auc"),
+            "heldout_frame_auc": held,
+            "same_recipe": details.get("recipe_key") == recipe_key(params),
+        }
     }
 
 

@@ -120,4 +120,15 @@ def model_description(metrics: dict, inference: dict) -> str:
             f"Study {study['name']} ({recipe}): pooled frame AUC "
             f"{_interval(study, 'pooled_frame_auc')} on people never seen in training."
         )
+    transfer = study.get("transfer") or {}
+    if transfer.get("heldout_frame_auc"):
+        recipe = "this recipe" if transfer.get("same_recipe") else "another recipe than this one"
+        held = "; ".join(
+            f"{name} {_interval(dict(zip(('auc', 'auc_low', 'auc_high'), v, strict=True)))}"
+            for name, v in transfer["heldout_frame_auc"].items()
+        )
+        lines.append(
+            f"Study {transfer['name']} ({recipe}): frame AUC on each dataset held out of "
+            f"training (its people and its forgery pipeline never seen): {held}."
+        )
     return "\n".join(lines)
