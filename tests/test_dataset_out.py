@@ -236,3 +236,11 @@ def test_leave_one_dataset_out_from_the_cli(tmp_path: Path) -> None:
     assert summary["mean_heldout_dataset_frame_auc"] == pytest.approx(dataset_mean)
     text = (out / "report.md").read_text()
     assert "# Leave one dataset out" in text and "held-out dataset" in text
+
+
+def test_a_group_kind_with_of_takes_the_plural_on_its_head() -> None:
+    from deepfake_detector.sources.face_sets import _plural
+
+    assert _plural("block of videos", 2) == "blocks of videos"
+    assert _plural("block of videos", 1) == "block of videos"
+    assert _plural("person", 3) == "people" and _plural("source video", 2) == "source videos"

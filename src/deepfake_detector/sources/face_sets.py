@@ -198,6 +198,9 @@ def training_summary(table: pd.DataFrame, group_kinds: dict[str, str]) -> dict[s
 def _plural(noun: str, n: int) -> str:
     if n == 1:
         return noun
+    head, of, rest = noun.partition(" of ")
+    if of:  # "block of videos": the head takes the plural
+        return _plural(head, n) + of + rest
     if noun == "person":
         return "people"
     return noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
