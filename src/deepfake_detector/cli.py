@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from deepfake_detector.core.config import DEFAULT_PARAMS, ParamsError, load_params
-from deepfake_detector.core.dag import STAGES, stage, stages_until
+from deepfake_detector.core.dag import STAGES, STUDY_STAGES, stage, stages_until
 from deepfake_detector.core.errors import UserError
 from deepfake_detector.core.runtime import (
     check_port_free,
@@ -519,43 +519,26 @@ def _study(name: str, params: Path, overrides: list[str] | None) -> None:
     settings = _study_params(params, overrides)
     with _guarded(name):
         _check_tracking(settings)  # before the study's heavy imports
-        from deepfake_detector.core.dag import STUDY_STAGES
-
         study: Any = STUDY_STAGES[name].function()  # a study also takes the command line
         report = study(settings, Path("."), command=_command_line())
     typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 
-@app.command(name="leave_one_group_out")
-def leave_one_group_out_command(
-    params: ParamsOption = DEFAULT_PARAMS, overrides: SetOption = None
-) -> None:
-    """Study: hold out each group (e.g. actor) in turn; report to studies/reports and MLflow."""
-    _study("leave_one_group_out", params, overrides)
+def _add_study_command(name: str) -> None:
+    declared = STUDY_STAGES[name]
+
+    def command(params: ParamsOption = DEFAULT_PARAMS, overrides: SetOption = None) -> None:
+        _study(name, params, overrides)
+
+    command.__doc__ = (
+        f"Study: {declared.summary} (report to studies/reports; {declared.module_name})"
+    )
+    app.command(name=name)(command)
 
 
-@app.command(name="cross_dataset")
-def cross_dataset_command(
-    params: ParamsOption = DEFAULT_PARAMS, overrides: SetOption = None
-) -> None:
-    """Study: train on one set, test on sets never seen; report to studies/reports and MLflow."""
-    _study("cross_dataset", params, overrides)
-
-
-@app.command(name="leave_one_dataset_out")
-def leave_one_dataset_out_command(
-    params: ParamsOption = DEFAULT_PARAMS, overrides: SetOption = None
-) -> None:
-    """Study: hold out each dataset and forgery method in turn; report to studies/reports."""
-    _study("leave_one_dataset_out", params, overrides)
-
-
-@app.command(name="face_geometry")
-def face_geometry_command(
-    params: ParamsOption = DEFAULT_PARAMS, overrides: SetOption = None
-) -> None:
-    """Study: where MTCNN finds the face in each source's crops and in prediction's crop."""
-    _study("face_geometry", params, overrides)
+for _name in STUDY_STAGES:
+    if _name != "import_faces":  # a study's input, with a command of its own above
+        _add_study_command(_name)
 
 
 @app.command(name="study_results")

@@ -11,7 +11,6 @@ and the method's fakes leave training and validation everywhere.
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 
@@ -21,23 +20,16 @@ import pandas as pd
 from deepfake_detector.core.config import Params, StudySource
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.sources.face_sets import assign_validation
-from deepfake_detector.stages.evaluate import recipe_key
 from deepfake_detector.studies.protocols import (
     Fold,
     FoldResult,
     StudyError,
-    _finish,
     add_self_blends,
-    chosen_recipe,
     extra_faces,
-    fold_row,
     load_source,
-    run_facts,
-    run_nested,
+    nested_study,
     source_margin,
 )
-
-log = logging.getLogger(__name__)
 
 METHOD_FOLD = "{dataset}-{method}"  # a method fold's name, e.g. ffpp-Deepfakes
 
@@ -65,13 +57,11 @@ def dataset_tables(
         table["dataset"] = source.name
         table["method"] = table["method"].fillna("").astype(str) if "method" in table else ""
         table["real_only"] = False
-        table["split"] = assign_validation(table, study_val_share(params), params.train.seed)
+        table["split"] = assign_validation(
+            table, params.studies.leave_one_dataset_out.val_share, params.train.seed
+        )
         tables[source.name] = table
     return tables
-
-
-def study_val_share(params: Params) -> float:
-    return params.studies.leave_one_dataset_out.val_share
 
 
 def _stack(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
@@ -161,8 +151,6 @@ def headline(results: list[FoldResult], datasets: list[str]) -> dict[str, float]
 def leave_one_dataset_out(params: Params, root: Path = Path("."), command: str = "") -> StageReport:
     """Study: hold out each dataset (and each forgery method of one) in turn; nested recipe
     choice on the training datasets' validation groups; per held-out set frame AUC."""
-    from deepfake_detector.core.tracking import study_run
-
     study = params.studies.leave_one_dataset_out
     report = StageReport("leave_one_dataset_out")
     if len(study.datasets) < 2:
@@ -189,24 +177,15 @@ def leave_one_dataset_out(params: Params, root: Path = Path("."), command: str =
         )
     if study.val_self_blends:
         folds = add_self_blends(folds, params, root, margin, report)
-    results: list[FoldResult] = []
-    with study_run(params, root, "leave_one_dataset_out", study.name) as run:
-        for fold in folds:
-            log.info("leave_one_dataset_out: fold %s (%d test faces)", fold.name, len(fold.test))
-            results.append(run_nested(fold, params, margin, study.candidates))
-            run.log_fold(fold_row(results[-1]))
-            report.count("folds")
-        extra_summary = headline(results, list(tables))
-        summary = _finish(
-            "leave_one_dataset_out", params, root, results, command, run, extra_summary
-        )
-    chosen = chosen_recipe(results, study.candidates)
-    report.run.update(run_facts(results, run.run_id))
-    report.details.update(
-        {
-            "summary": summary,
-            "chosen_recipe": chosen.name,
-            "recipe_key": recipe_key(params),
-        }
+    return nested_study(
+        "leave_one_dataset_out",
+        study.name,
+        study.candidates,
+        folds,
+        params,
+        root,
+        margin,
+        command,
+        report,
+        headline=lambda results: headline(results, list(tables)),
     )
-    return report.finish(root / params.studies.reports_dir / study.name)

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -565,8 +566,6 @@ def _json(value: float | int) -> float | int | None:
 
 def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "") -> StageReport:
     """Study: for each group, train on the others and test on it; pooled and per-fold metrics."""
-    from deepfake_detector.core.tracking import study_run
-
     study = params.studies.leave_one_group_out
     report = StageReport("leave_one_group_out")
     margin = source_margin(study.source, params)
@@ -584,15 +583,46 @@ def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "
     ]
     if study.val_self_blends:
         folds = add_self_blends(folds, params, root, margin, report)
-    results = []
-    with study_run(params, root, "leave_one_group_out", study.name) as run:
+    return nested_study(
+        "leave_one_group_out",
+        study.name,
+        study.candidates,
+        folds,
+        params,
+        root,
+        margin,
+        command,
+        report,
+    )
+
+
+def nested_study(
+    kind: str,
+    name: str,
+    candidates: tuple[Candidate, ...],
+    folds: list[Fold],
+    params: Params,
+    root: Path,
+    margin: float,
+    command: str,
+    report: StageReport,
+    headline: Callable[[list[FoldResult]], dict[str, float]] | None = None,
+) -> StageReport:
+    """Run every fold nested (each candidate trained, the best on validation kept) in one
+    MLflow study run; write the report folder with the study's own `headline` numbers; the
+    stage report names the recipe most folds chose."""
+    from deepfake_detector.core.tracking import study_run
+
+    results: list[FoldResult] = []
+    with study_run(params, root, kind, name) as run:
         for fold in folds:
-            log.info("leave_one_group_out: fold %s (%d test faces)", fold.name, len(fold.test))
-            results.append(run_nested(fold, params, margin, study.candidates))
+            log.info("%s: fold %s (%d test faces)", kind, fold.name, len(fold.test))
+            results.append(run_nested(fold, params, margin, candidates))
             run.log_fold(fold_row(results[-1]))
             report.count("folds")
-        summary = _finish("leave_one_group_out", params, root, results, command, run)
-    chosen = chosen_recipe(results, study.candidates)
+        extra = headline(results) if headline else None
+        summary = _finish(kind, params, root, results, command, run, extra)
+    chosen = chosen_recipe(results, candidates)
     report.run.update(run_facts(results, run.run_id))
     report.details.update(
         {
@@ -601,7 +631,7 @@ def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "
             "recipe_key": recipe_key(with_overrides(params, list(chosen.overrides))),
         }
     )
-    return report.finish(root / params.studies.reports_dir / study.name)
+    return report.finish(root / params.studies.reports_dir / name)
 
 
 def chosen_recipe(results: list[FoldResult], candidates: tuple[Candidate, ...]) -> Candidate:
