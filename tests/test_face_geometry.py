@@ -34,11 +34,20 @@ def test_face_geometry_measures_each_source_and_the_prediction_crop(tmp_path: Pa
     frames = shared_path("data", "dfd", "frames")
     params = Params.model_validate(
         {
-            "split": {"extra_faces": [{"name": "utkface", "root": str(utk), "format": "real"}]},
+            "split": {
+                "extra_faces": [
+                    {"name": "utkface", "root": str(utk), "format": "real", "limit": 12}
+                ]
+            },
             "studies": {
                 "reports_dir": str(tmp_path / "reports"),
                 "leave_one_dataset_out": {
-                    "datasets": [{"name": "dfdc", "face_set": {"name": "dfdc", "root": str(dfdc)}}]
+                    "datasets": [
+                        {
+                            "name": "dfdc",
+                            "face_set": {"name": "dfdc", "root": str(dfdc), "limit": 12},
+                        }
+                    ]
                 },
                 "face_geometry": {"name": "geo", "sample": 3, "frames": str(frames)},
             },
@@ -46,13 +55,26 @@ def test_face_geometry_measures_each_source_and_the_prediction_crop(tmp_path: Pa
     )
     report = face_geometry(params, tmp_path, command="deepfake face_geometry")
     table = pd.read_csv(tmp_path / "reports" / "geo" / "geometry.csv")
-    assert table["source"].tolist() == ["dfdc", "utkface", f"{PREDICTION} (margin 0)"]
-    assert table["crops"].iloc[:2].tolist() == [3, 3]
+    # Each re-cut set as shipped and re-cut; prediction's crop as the model's box and a square.
+    assert table["source"].tolist() == [
+        "dfdc (as shipped)",
+        "dfdc (re-cut)",
+        "utkface (as shipped)",
+        "utkface (re-cut)",
+        f"{PREDICTION} (box, margin 0)",
+        f"{PREDICTION} (square, margin 0)",
+    ]
+    assert table["crops"].iloc[:4].tolist() == [3, 3, 3, 3]
     # A face crop holds a face that fills much of it, wherever it came from.
-    found = table[table["crops"] > table["no_face"]]
-    assert len(found) == 3 and np.all((found["width"] > 0.3) & (found["width"] <= 1.0))
+    found = table[table["crops"] > table["no_face"]].set_index("source")
+    assert len(found) == 6 and np.all((found["width"] > 0.3) & (found["width"] <= 1.0))
+    # Cut as MTCNN's box, the face fills the crop's width more than in a square around it.
+    box, square = (found.loc[f"{PREDICTION} ({g}, margin 0)", "width"] for g in ("box", "square"))
+    assert box > square + 0.1
+    # The re-cut crops are in the project's cache, one file each, with MTCNN's findings.
+    assert len(list((tmp_path / "data" / "interim" / "recut").rglob("*.jpg"))) >= 20
     text = (tmp_path / "reports" / "geo" / "report.md").read_text()
-    assert "deepfake face_geometry" in text and "| dfdc |" in text
+    assert "deepfake face_geometry" in text and "| dfdc (re-cut) |" in text
     saved = json.loads((tmp_path / "reports" / "geo" / "report.json").read_text())
     counts = report.to_dict()["counts"]
-    assert saved["counts"]["prediction_crops"] == counts["prediction_crops"] >= 3
+    assert saved["counts"]["prediction_crops_box"] == counts["prediction_crops_box"] >= 3

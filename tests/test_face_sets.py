@@ -8,7 +8,7 @@ import pytest
 from conftest import shared_path
 from PIL import Image
 
-from deepfake_detector.core.config import FaceSetParams
+from deepfake_detector.core.config import CropGeometry, FaceSetParams
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.sources.face_sets import (
     FaceSetError,
@@ -35,12 +35,16 @@ def _set(tmp_path, n_groups: int = 10):
 def test_metadata_set_keeps_a_fake_with_its_source_and_never_tests(tmp_path):
     root = _set(tmp_path)
     params = FaceSetParams(name="other", root=root, limit=12, val_share=0.34)
-    table = face_sets_table((params,), tmp_path, seed=0, margin=0.0, report=StageReport("t"))
+    table = face_sets_table(
+        (params,), tmp_path, seed=0, geometry=CropGeometry("box", 0.0), report=StageReport("t")
+    )
     assert len(table) == 12 and table["group"].str.startswith("other:").all()
     assert set(table["split"]) == {"train", "val"}  # never test
     assert (table.groupby("group")["split"].nunique() == 1).all()  # whole groups
     assert (table.groupby("group")["label"].nunique() == 2).all()  # fake beside its source
-    again = face_sets_table((params,), tmp_path, seed=0, margin=0.0, report=StageReport("t"))
+    again = face_sets_table(
+        (params,), tmp_path, seed=0, geometry=CropGeometry("box", 0.0), report=StageReport("t")
+    )
     assert table["file"].tolist() == again["file"].tolist()
 
 
@@ -52,7 +56,7 @@ def test_a_set_cut_with_another_margin_or_missing_is_skipped_with_the_reason(tmp
         FaceSetParams(name="gone", root=tmp_path / "nowhere"),
     )
     table = pd.DataFrame({"file": ["a.jpg"], "label": ["real"], "group": ["1"], "split": ["test"]})
-    extra = face_sets_table(sets, tmp_path, 0, 0.0, report)
+    extra = face_sets_table(sets, tmp_path, 0, CropGeometry("box", 0.0), report)
     assert extra.empty and with_face_sets(table, extra, tmp_path).equals(table)
     reasons = {s["item"]: s["reason"] for s in report.to_dict()["skipped"]}
     assert "margin 0.3" in reasons["wide"] and "no such folder" in reasons["gone"]
@@ -146,7 +150,8 @@ def test_split_dataset_trains_on_every_own_person_when_another_set_validates(tmp
         split_dataset(params, tmp_path)
         return pd.read_csv(tmp_path / "split" / SPLIT_FILE, dtype={"group": str})
 
-    with_other = split(({"name": "other", "root": str(other), "val_share": 0.3},))
+    # Blank images hold no face to re-cut: the set is taken as it is (recut: false).
+    with_other = split(({"name": "other", "root": str(other), "val_share": 0.3, "recut": False},))
     mine = with_other[~with_other["group"].str.startswith("other:")]
     assert mine.groupby("split")["group"].nunique().to_dict() == {"train": 3, "test": 1}
     theirs = with_other[with_other["group"].str.startswith("other:")]

@@ -84,7 +84,7 @@ def test_the_logistic_head_is_folded_into_the_model_exactly(tmp_path: Path) -> N
 
     from deepfake_detector.learning.input_pipeline import face_dataset
     from deepfake_detector.sources.images import read_image
-    from deepfake_detector.stages.train import _feature_function, _fit, training_rows
+    from deepfake_detector.stages.train import TIGHT, _feature_function, _fit, training_rows
 
     rng = np.random.default_rng(0)
     files = []
@@ -104,7 +104,7 @@ def test_the_logistic_head_is_folded_into_the_model_exactly(tmp_path: Path) -> N
     )
     import tensorflow as tf
 
-    fitted = _fit(table, table.head(0), cfg, tf.distribute.get_strategy(), 0.0)
+    fitted = _fit(table, table.head(0), cfg, tf.distribute.get_strategy(), TIGHT)
     assert fitted.history["phase"].tolist() == ["head"]
     rows = training_rows(table, cfg)
     ds = face_dataset(rows.files, rows.y, 64, 8, read=read_image)  # as training reads

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfake_detector.core.config import TrainParams
+from deepfake_detector.core.config import CropGeometry, TrainParams
 from deepfake_detector.learning.input_pipeline import face_dataset
 from deepfake_detector.learning.synthetic import (
     DEFAULT_ELLIPSE,
@@ -19,8 +19,10 @@ from deepfake_detector.learning.synthetic import (
     margin_ellipse,
     self_blend,
 )
+from deepfake_detector.sources.face_detection import crop_box
+from deepfake_detector.sources.face_images import with_label
 from deepfake_detector.sources.images import read_image
-from deepfake_detector.stages.train import training_rows
+from deepfake_detector.stages.train import face_ellipses, training_rows
 
 
 def _face(size: int = 96, seed: int = 0) -> np.ndarray:
@@ -134,13 +136,38 @@ def test_ellipse_from_landmarks_follows_the_face():
         "mouth_left": (135, 175),
         "mouth_right": (165, 175),
     }
-    cx, cy, rx, ry = ellipse_from_landmarks(json.dumps(marks), (100, 100, 100, 100), 0.5)
+    window = crop_box((100, 100, 100, 100), 0.5, 0, 0)
+    assert window == (50, 50, 250, 250)
+    cx, cy, rx, ry = ellipse_from_landmarks(json.dumps(marks), window, 0.5)
     assert cx == pytest.approx(0.5)
     assert cy == pytest.approx((152 - 50) / 200)
     assert rx == pytest.approx(1.05 * 40 / 200) and ry > rx
     # No landmarks: where a face lies in a crop with that margin.
-    assert ellipse_from_landmarks("", (100, 100, 100, 100), 0.5) == margin_ellipse(0.5)
+    assert ellipse_from_landmarks("", window, 0.5) == margin_ellipse(0.5)
     assert margin_ellipse(0.0) == DEFAULT_ELLIPSE
+
+
+def test_the_face_ellipse_of_an_own_crop_reads_its_box_not_its_label():
+    # A crop_faces row as split.csv stores it (box x, y, w, h in frame pixels) and as it is read
+    # for training: the label takes `y`, the box's top moves to `box_y`.
+    marks = {
+        "left_eye": (330, 230),
+        "right_eye": (370, 230),
+        "nose": (350, 250),
+        "mouth_left": (335, 275),
+        "mouth_right": (365, 275),
+    }
+    row = {"x": 300, "y": 200, "w": 100, "h": 100, "landmarks": json.dumps(marks), "label": "real"}
+    rows = with_label(pd.DataFrame([row]))
+    assert rows["y"].tolist() == [0.0] and rows["box_y"].tolist() == [200]
+    for geometry in (CropGeometry("square", 0.3), CropGeometry("box", 0.0)):
+        ((cx, cy, rx, ry),) = face_ellipses(rows, geometry)
+        # The face sits mid-crop, a little below the middle (the landmarks' mean), not off it.
+        assert cx == pytest.approx(0.5) and 0.5 < cy < 0.65 and 0 < rx < ry < 0.6
+    # A stretched box crop: the same face spans more of the crop than a square with margin.
+    square = face_ellipses(rows, CropGeometry("square", 0.3))[0]
+    box = face_ellipses(rows, CropGeometry("box", 0.0))[0]
+    assert box[2] > square[2]
 
 
 def _rows() -> pd.DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -30,6 +30,9 @@ class PathsParams(Section):
     model_dir: Path = Path("models/detector")
     evaluation_dir: Path = Path("models/evaluation")
     registration_dir: Path = Path("models/registration")
+    # Imported crops cut again to the model's face geometry (`sources.recut`): a cache keyed
+    # by each file and the geometry, safe to delete.
+    recut_dir: Path = Path("data/interim/recut")
 
 
 class DemoParams(Section):
@@ -65,10 +68,17 @@ class FramesParams(Section):
     jpeg_quality: int = Field(95, ge=1, le=100)
 
 
+CropShape = Literal["square", "box"]
+
+
 class FacesParams(Section):
-    """How `crop_faces` finds and crops faces (MTCNN)."""
+    """How `crop_faces` finds and crops faces (MTCNN); prediction cuts faces the same way."""
 
     margin: float = Field(0.3, ge=0.0, le=2.0)
+    # square: a square around MTCNN's box, `margin` of its longer side added on each side;
+    # box: the box itself, `margin` of its width and height added, stretched to crop_size
+    # (the geometry of tight crops, which every imported set can give: `sources.recut`).
+    shape: CropShape = "square"
     min_face_size: int = Field(40, ge=8)
     min_confidence: float = Field(0.9, ge=0.0, le=1.0)
     keep: Literal["all", "largest"] = "all"
@@ -91,6 +101,9 @@ class FaceImagesParams(Section):
     dataset: str = "dfd"
     method: str = "DeepFakeDetection"  # forgery method of the fakes unless the pattern names one
     margin: float = Field(0.0, ge=0, le=1)  # the margin the crops were cut with
+    # Re-detect the face in every crop (MTCNN) and cut it again as MTCNN's box with `margin`
+    # (`sources.recut`); off for crops already cut that way (the DFD crops).
+    recut: bool = False
     out_dir: Path = Path("data/face_images")
 
 
@@ -99,8 +112,9 @@ class FaceSetParams(Section):
     the test side).
 
     More people than the pipeline's own data holds: a set of other identities teaches what a
-    forgery looks like on faces the test set never shows. Its crops must be cut like the
-    pipeline's (same `margin`), or the model learns to tell the sources apart.
+    forgery looks like on faces the test set never shows. Its crops must frame the face like
+    the pipeline's (MTCNN's box with the same `margin`), or the model learns to tell the
+    sources apart: by default every crop is re-detected and cut again that way (`recut`).
     """
 
     name: str
@@ -115,7 +129,10 @@ class FaceSetParams(Section):
     # Share of its groups that test the pipeline's model (its own row in the evaluation);
     # studies never test on it (they hold whole datasets out instead).
     test_share: float = Field(0.0, ge=0, lt=1)
-    margin: float = Field(0.0, ge=0, le=2)  # the margin its crops were cut with
+    margin: float = Field(0.0, ge=0, le=2)  # the margin its crops were (or are re-)cut with
+    # Re-detect the face in each crop (MTCNN) and cut it again as MTCNN's box with `margin`
+    # (`sources.recut`): every set then frames the face alike; a crop without a face is skipped.
+    recut: bool = True
     # metadata: the column whose values the split keeps on one side (FaceForensics++: `block`,
     # runs of neighbouring videos, so a rare mis-paired original cannot cross the split).
     group_column: str = "group"
@@ -361,11 +378,27 @@ class Params(Section):
     studies: StudiesParams = StudiesParams()
 
 
-def crop_margin(params: Params, faces_dir: Path) -> float:
-    """The margin the crops in `faces_dir` were cut with: face images' own, else crop_faces'."""
+class CropGeometry(NamedTuple):
+    """How a crop frames the face: the shape cut around MTCNN's box and the margin added."""
+
+    shape: CropShape
+    margin: float
+
+    def __str__(self) -> str:
+        return f"{self.shape}, margin {self.margin:g}"
+
+
+def crop_geometry(params: Params, faces_dir: Path) -> CropGeometry:
+    """The geometry of the crops in `faces_dir`: imported face images are MTCNN boxes with
+    their own margin; crop_faces' are cut as `faces` says. A model trained on them has it."""
     if Path(faces_dir) == Path(params.face_images.out_dir):
-        return params.face_images.margin
-    return params.faces.margin
+        return CropGeometry("box", params.face_images.margin)
+    return CropGeometry(params.faces.shape, params.faces.margin)
+
+
+def with_geometry(faces: FacesParams, geometry: CropGeometry) -> FacesParams:
+    """`faces` cutting crops with `geometry` (prediction's settings for a model)."""
+    return faces.model_copy(update={"shape": geometry.shape, "margin": geometry.margin})
 
 
 class ParamsError(UserError, ValueError):

@@ -212,9 +212,9 @@ class Detector:
         return self.config.calibration.apply(self.raw_scores(crops)) if crops else np.zeros(0)
 
     def crop(self, rgb: np.ndarray, detection: Detection) -> np.ndarray:
-        """The face crop exactly as training made it (margin, clamping, size)."""
+        """The face crop exactly as training made it (shape, margin, clamping, size)."""
         f = self.config.faces
-        return crop_face(rgb, detection.box, f.margin, f.crop_size)
+        return crop_face(rgb, detection.box, f.margin, f.crop_size, f.shape)
 
     def score_image(self, rgb: np.ndarray) -> list[FaceScore]:
         """Find, crop and score every face of one RGB image."""

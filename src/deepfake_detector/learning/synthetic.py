@@ -37,23 +37,22 @@ KERNEL_RADIUS = 15  # the mask's blur support, in pixels at 224 px: zero beyond 
 
 
 def ellipse_from_landmarks(
-    landmarks: str, box: tuple[float, float, float, float], margin: float
+    landmarks: str, window: tuple[float, float, float, float], margin: float
 ) -> tuple[float, float, float, float]:
-    """The face ellipse in crop fractions, from MTCNN's landmarks (frame pixels, JSON) and the
-    face box the crop was cut around with `margin` (the geometry of `faces.crop_box`).
+    """The face ellipse in crop fractions, from MTCNN's landmarks (image pixels, JSON) and the
+    window (x0, y0, x1, y1) the crop was cut from around the face box with `margin` (the
+    geometry of `face_detection.crop_box`, square or stretched box).
 
     Falls back to `DEFAULT_ELLIPSE` scaled to the margin when the landmarks are missing.
     """
-    x, y, w, h = box
-    side = max(w, h) * (1.0 + 2.0 * margin)
-    x0, y0 = x + w / 2.0 - side / 2.0, y + h / 2.0 - side / 2.0
+    x0, y0, x1, y1 = (float(v) for v in window)
     try:
         points = np.array(list(json.loads(landmarks).values()), dtype=float)
     except (TypeError, ValueError, json.JSONDecodeError):
         points = np.zeros((0, 2))
-    if points.shape != (5, 2) or side <= 0:
+    if points.shape != (5, 2) or x1 <= x0 or y1 <= y0:
         return margin_ellipse(margin)
-    crop = (points - [x0, y0]) / side
+    crop = (points - [x0, y0]) / [x1 - x0, y1 - y0]
     eyes = crop[:2]
     eye_distance = float(np.linalg.norm(eyes[1] - eyes[0]))
     if eye_distance <= 0:

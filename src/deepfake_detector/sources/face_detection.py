@@ -141,27 +141,38 @@ def _to_detection(raw: dict, scale: float = 1.0) -> Detection:
 
 
 def crop_box(
-    box: tuple[int, int, int, int], margin: float, width: int, height: int
+    box: tuple[int, int, int, int], margin: float, width: int, height: int, shape: str = "square"
 ) -> tuple[int, int, int, int]:
-    """Square around the face, `margin` of its size on each side: (x0, y0, x1, y1), unclamped."""
+    """The crop window around a face box, (x0, y0, x1, y1), unclamped.
+
+    square: a square, `margin` of the box's longer side added on each side; box: the box with
+    `margin` of its width and of its height added on each side (stretched to a square later).
+    """
     x, y, w, h = box
-    side = max(w, h) * (1.0 + 2.0 * margin)
+    if shape == "box":
+        cw, ch = w * (1.0 + 2.0 * margin), h * (1.0 + 2.0 * margin)
+    else:
+        cw = ch = max(w, h) * (1.0 + 2.0 * margin)
     cx, cy = x + w / 2.0, y + h / 2.0
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    s = int(round(side))
-    return x0, y0, x0 + s, y0 + s
+    x0, y0 = int(round(cx - cw / 2)), int(round(cy - ch / 2))
+    return x0, y0, x0 + max(1, int(round(cw))), y0 + max(1, int(round(ch)))
 
 
 def crop_face(
-    image: np.ndarray, box: tuple[int, int, int, int], margin: float, size: int
+    image: np.ndarray,
+    box: tuple[int, int, int, int],
+    margin: float,
+    size: int,
+    shape: str = "square",
 ) -> np.ndarray:
-    """Crop the margin square, clamped at the borders (padded black there), resized to `size`."""
+    """Crop the window (`crop_box`), clamped at the borders (padded black there), resized to
+    `size` x `size`."""
     height, width = image.shape[:2]
-    x0, y0, x1, y1 = crop_box(box, margin, width, height)
+    x0, y0, x1, y1 = crop_box(box, margin, width, height, shape)
     cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
     patch = image[cy0:cy1, cx0:cx1]
     patch = cv2.copyMakeBorder(
         patch, cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1, cv2.BORDER_CONSTANT, value=(0, 0, 0)
     )
-    interp = cv2.INTER_AREA if patch.shape[0] > size else cv2.INTER_LINEAR
+    interp = cv2.INTER_AREA if max(patch.shape[:2]) > size else cv2.INTER_LINEAR
     return cv2.resize(patch, (size, size), interpolation=interp)

@@ -24,6 +24,7 @@ from deepfake_detector.core.dag import FACES_INDEX as INDEX
 from deepfake_detector.core.errors import UserError
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.sources.images import MAX_PIXELS
+from deepfake_detector.sources.recut import Recutter, recut_table
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,8 @@ def import_faces(params: Params, root: Path = Path(".")) -> StageReport:
     out_dir = root / images.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     table = read_face_images(images, root, out_dir, report)
+    if images.recut:
+        table = recut_faces_table(table, params, root, out_dir, report)
     with atomic_path(out_dir / INDEX) as tmp:
         table.to_csv(tmp, index=False)
     report.count("faces", len(table))
@@ -198,6 +201,22 @@ def import_faces(params: Params, root: Path = Path(".")) -> StageReport:
     return report.finish(out_dir)
 
 
+def recut_faces_table(
+    table: pd.DataFrame, params: Params, root: Path, out_dir: Path, report: StageReport
+) -> pd.DataFrame:
+    """The imported crops cut again as MTCNN's box with `face_images.margin` (`sources.recut`);
+    `file` names the re-cut crop, the box and landmarks are MTCNN's in the imported crop."""
+    table = table.assign(path=[out_dir / f for f in table["file"]])
+    table = recut_table(
+        table, Recutter.from_params(params, root), params.face_images.margin, report
+    )
+    table["file"] = [os.path.relpath(p, out_dir) for p in table["path"]]
+    table["y"] = table.pop("box_y")
+    if table.empty:
+        raise FaceImagesError("no imported crop could be re-cut (no face found): see the skips")
+    return table.drop(columns=["path"])
+
+
 def read_faces_table(path: Path) -> pd.DataFrame:
     """A faces table (`crop_faces` or `import_faces`) with a `path` column for each crop."""
     table = pd.read_csv(path, dtype={"group": str, "split": str, "identities": str})
@@ -208,5 +227,13 @@ def read_faces_table(path: Path) -> pd.DataFrame:
     empty = table["identities"] == ""
     table.loc[empty, "identities"] = table.loc[empty, "group"]
     table["path"] = [path.parent / f for f in table["file"]]
+    return with_label(table)
+
+
+def with_label(table: pd.DataFrame) -> pd.DataFrame:
+    """`y`, the label (1: fake), as training and scoring read it; the face box's own `y`
+    column, where the table has one, moves to `box_y`."""
+    if "y" in table and "box_y" not in table:
+        table["box_y"] = table["y"]
     table["y"] = (table["label"] == "fake").astype("float32")
     return table

@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepfake_detector.core.config import FaceSetParams, Params
+from deepfake_detector.core.config import CropGeometry, FaceSetParams, Params
 from deepfake_detector.core.dag import SPLIT_FILE
 from deepfake_detector.core.errors import UserError
 from deepfake_detector.core.reports import StageReport
+from deepfake_detector.sources.face_images import with_label
+from deepfake_detector.sources.recut import Recutter, recut_table
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ def read_face_set(face_set: FaceSetParams, root: Path) -> pd.DataFrame:
     table["path"] = [Path(f) for f in table["file"]]
     # The face box is the whole crop (`y`, as in every table read for training, is the label):
     # video scores link faces by their boxes, and a crop's video has one face per frame.
-    table["x"], table["w"], table["h"] = 0, 224, 224
+    table["x"], table["box_y"], table["w"], table["h"] = 0, 0, 224, 224
     table["y"] = (table["label"] == "fake").astype("float32")
     return table
 
@@ -119,15 +121,27 @@ def assign_validation(
     return table["group"].map(lambda g: side.get(g, "train"))
 
 
+def face_set_geometry(face_set: FaceSetParams) -> CropGeometry:
+    """How a set's crops frame the face: tight boxes with its margin (re-cut so when `recut`)."""
+    return CropGeometry("box", face_set.margin)
+
+
 def face_set_rows(
-    face_set: FaceSetParams, root: Path, seed: int, margin: float, report: StageReport
+    face_set: FaceSetParams,
+    root: Path,
+    seed: int,
+    geometry: CropGeometry,
+    report: StageReport,
+    recutter: Recutter | None = None,
 ) -> pd.DataFrame | None:
     """A set's sampled faces with their `split`, or None (skipped, with the reason) when it
-    cannot join: missing folder, or crops cut with another margin than the pipeline's."""
-    if abs(face_set.margin - margin) > 1e-6:
+    cannot join: missing folder, or crops that frame the face otherwise than the pipeline's
+    (`geometry`). With a `recutter`, a `recut` set's crops are cut again (`sources.recut`)."""
+    own = face_set_geometry(face_set)
+    if own.shape != geometry.shape or abs(own.margin - geometry.margin) > 1e-6:
         report.skip(
             face_set.name,
-            f"crops cut with margin {face_set.margin:g}, the pipeline's with {margin:g}: "
+            f"crops cut as {own}, the pipeline's as {geometry}: "
             "mixing them would teach the crop style instead of the forgery",
         )
         return None
@@ -139,6 +153,8 @@ def face_set_rows(
         return None
     table = sample_groups(table, face_set.limit, seed)
     table["split"] = assign_validation(table, face_set.val_share, seed, face_set.test_share)
+    if face_set.recut and recutter is not None:
+        table = recut_table(table, recutter, face_set.margin, report)
     table["real_only"] = face_set.format == "real"
     report.count(f"{face_set.name}_faces", len(table))
     report.count(f"{face_set.name}_groups", table["group"].nunique())
@@ -149,14 +165,15 @@ def face_sets_table(
     face_sets: tuple[FaceSetParams, ...],
     root: Path,
     seed: int,
-    margin: float,
+    geometry: CropGeometry,
     report: StageReport,
+    recutter: Recutter | None = None,
 ) -> pd.DataFrame:
     """Every usable set's faces in the faces-table format, with `split` (train, val, test), an
-    absolute `path` and `y`; columns the sets lack (boxes, landmarks) are left empty."""
+    absolute `path` and `y`; columns the sets lack (landmarks, unless re-cut) are left empty."""
     parts = []
     for face_set in face_sets:
-        rows = face_set_rows(face_set, root, seed, margin, report)
+        rows = face_set_rows(face_set, root, seed, geometry, report, recutter)
         if rows is not None:
             parts.append(rows)
     if not parts:
@@ -169,7 +186,8 @@ def with_face_sets(table: pd.DataFrame, extra: pd.DataFrame, relative_to: Path) 
     named relative to `relative_to` like the table's own."""
     if extra.empty:
         return table
-    extra = extra.drop(columns=["path", "y"])
+    # `y` is the label in memory; in the table on disk it is the box's top, as crop_faces writes.
+    extra = extra.drop(columns=["path", "y"]).rename(columns={"box_y": "y"})
     extra["file"] = [os.path.relpath(f, relative_to) for f in extra["file"]]
     out = pd.concat([table, extra], ignore_index=True)
     out["real_only"] = out["real_only"].astype("boolean").fillna(False).astype(bool)
@@ -210,5 +228,4 @@ def read_split(params: Params, root: Path = Path(".")) -> pd.DataFrame:
     """The split faces table; `path` joins each crop's `file` to the split table's folder."""
     table = pd.read_csv(root / params.paths.split_dir / SPLIT_FILE, dtype={"group": str})
     table["path"] = [root / params.paths.split_dir / f for f in table["file"]]
-    table["y"] = (table["label"] == "fake").astype("float32")
-    return table
+    return with_label(table)

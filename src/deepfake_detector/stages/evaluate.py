@@ -15,7 +15,13 @@ import pandas as pd
 
 from deepfake_detector.core import cache_keys
 from deepfake_detector.core.atomic import atomic_path, write_json
-from deepfake_detector.core.config import EvaluateParams, Params, crop_margin
+from deepfake_detector.core.config import (
+    CropGeometry,
+    EvaluateParams,
+    Params,
+    crop_geometry,
+    with_geometry,
+)
 from deepfake_detector.core.dag import (
     INFERENCE_FILE,
     METRICS_FILE,
@@ -122,13 +128,13 @@ def plot_figures(out_dir: Path, level_curves: dict[str, tuple[dict, dict]], metr
 
 
 def uncalibrated_detector(
-    model: keras.Model, params: Params, margin: float, source: str
+    model: keras.Model, params: Params, geometry: CropGeometry, source: str
 ) -> Detector:
-    """A detector for a freshly trained model: params' settings, crops cut with `margin`, no
+    """A detector for a freshly trained model: params' settings, crops cut with `geometry`, no
     calibration yet (`assess` fits it on validation data)."""
     config = InferenceConfig(
         params.train.image_size,
-        params.faces.model_copy(update={"margin": margin}),
+        with_geometry(params.faces, geometry),
         params.frames,
         Calibration(),
         tta_flip=params.evaluate.tta_flip,
@@ -197,8 +203,8 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     table = read_split(params, root)
     model = load_model(root / params.paths.model_dir / MODEL_FILE)
     # Images are cropped at inference the way the training crops were cut.
-    margin = crop_margin(params, params.split.faces_dir)
-    detector = uncalibrated_detector(model, params, margin, str(params.paths.model_dir))
+    geometry = crop_geometry(params, params.split.faces_dir)
+    detector = uncalibrated_detector(model, params, geometry, str(params.paths.model_dir))
     uncalibrated = detector.config
     result = assess(
         detector,

@@ -98,7 +98,8 @@ def crop_video_faces(
     key = faces_key(frames, params)
     out = root / params.paths.faces_dir / frames.video_id
     frames_dir = root / params.paths.frames_dir / frames.video_id
-    encode = [cv2.IMWRITE_JPEG_QUALITY, params.faces.jpeg_quality]
+    f = params.faces
+    encode = [cv2.IMWRITE_JPEG_QUALITY, f.jpeg_quality]
     rows: list[FaceRow] = []
     without_face = 0
     with atomic_dir(out) as tmp:
@@ -114,7 +115,7 @@ def crop_video_faces(
                 if not detections:
                     without_face += 1
                 for face_index, det in enumerate(detections):
-                    crop = crop_face(img, det.box, params.faces.margin, params.faces.crop_size)
+                    crop = crop_face(img, det.box, f.margin, f.crop_size, f.shape)
                     name = f"{ref.index:06d}_{face_index:02d}.jpg"
                     cv2.imwrite(str(tmp / name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), encode)
                     rows.append(

@@ -11,11 +11,12 @@ import pandas as pd
 
 from deepfake_detector.core import cache_keys
 from deepfake_detector.core.atomic import atomic_path
-from deepfake_detector.core.config import Params, SplitParams, crop_margin
+from deepfake_detector.core.config import Params, SplitParams, crop_geometry
 from deepfake_detector.core.dag import FACES_INDEX, SPLIT_FILE
 from deepfake_detector.core.errors import UserError
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.sources.face_sets import face_sets_table, with_face_sets
+from deepfake_detector.sources.recut import Recutter
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +103,15 @@ def split_dataset(params: Params, root: Path = Path(".")) -> StageReport:
     faces_dir = root / params.split.faces_dir
     faces = pd.read_csv(faces_dir / FACES_INDEX, dtype={"split": str, "group": str})
     faces["split"] = faces["split"].fillna("")
-    # Other people's faces join training, validation and (by test_share) test, cut like the own
-    # crops.
+    # Other people's faces join training, validation and (by test_share) test, framed like the
+    # own crops (re-cut as MTCNN's box).
     extra = face_sets_table(
         params.split.extra_faces,
         root,
         params.split.seed,
-        crop_margin(params, params.split.faces_dir),
+        crop_geometry(params, params.split.faces_dir),
         report,
+        Recutter.from_params(params, root),
     )
     table = split_faces(faces, own_fractions(params.split, extra))
     out_dir = root / params.paths.split_dir

@@ -13,7 +13,7 @@ import pandas as pd
 
 from deepfake_detector.core import cache_keys
 from deepfake_detector.core.atomic import atomic_path
-from deepfake_detector.core.config import Params, TrainParams, crop_margin
+from deepfake_detector.core.config import CropGeometry, Params, TrainParams, crop_geometry
 from deepfake_detector.core.dag import HISTORY_FILE, MODEL_FILE
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.learning.input_pipeline import face_dataset
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 log = logging.getLogger(__name__)
+TIGHT = CropGeometry("box", 0.0)  # a crop that is the face box (imported crops)
 
 
 def class_weights(y: np.ndarray) -> dict[int, float]:
@@ -61,14 +62,21 @@ class TrainingRows:
         }
 
 
-def face_ellipses(rows: pd.DataFrame, margin: float) -> np.ndarray:
-    """The face ellipse of each crop: from its landmarks and box when known, else the margin's."""
+def face_ellipses(rows: pd.DataFrame, geometry: CropGeometry) -> np.ndarray:
+    """The face ellipse of each crop: from its landmarks and box (`x`, `box_y`, `w`, `h`: the
+    label holds `y`) when known, else the margin's."""
     from deepfake_detector.learning.synthetic import ellipse_from_landmarks, margin_ellipse
+    from deepfake_detector.sources.face_detection import crop_box
 
-    if not {"landmarks", "x", "y", "w", "h"} <= set(rows.columns):
+    margin = geometry.margin
+    if not {"landmarks", "x", "box_y", "w", "h"} <= set(rows.columns):
         return np.tile(np.array(margin_ellipse(margin), "float32"), (len(rows), 1))
     out = [
-        ellipse_from_landmarks(str(r.landmarks), (r.x, r.y, r.w, r.h), margin)
+        ellipse_from_landmarks(
+            str(r.landmarks),
+            crop_box((r.x, r.box_y, r.w, r.h), margin, 0, 0, geometry.shape),
+            margin,
+        )
         if isinstance(r.landmarks, str) and r.landmarks
         else margin_ellipse(margin)
         for r in rows.itertuples()
@@ -76,7 +84,9 @@ def face_ellipses(rows: pd.DataFrame, margin: float) -> np.ndarray:
     return np.array(out, "float32").reshape(len(rows), 4)
 
 
-def training_rows(train: pd.DataFrame, cfg: TrainParams, margin: float = 0.0) -> TrainingRows:
+def training_rows(
+    train: pd.DataFrame, cfg: TrainParams, geometry: CropGeometry = TIGHT
+) -> TrainingRows:
     """The training side after `train.synthetic_fakes`: real-only sources (column `real_only`)
     join only beside pseudo-fakes; `sbi` trains on real faces and their self-blends alone;
     `mix` adds the self-blends to the real fakes. A seeded `synthetic_share` of the real faces
@@ -111,11 +121,11 @@ def training_rows(train: pd.DataFrame, cfg: TrainParams, margin: float = 0.0) ->
         rows = rows.assign(donor="")
         has_donor = np.zeros(0, bool)
     counts["faces"] = len(rows)
-    ellipses = face_ellipses(rows, margin)
+    ellipses = face_ellipses(rows, geometry)
     donor_ellipses = ellipses.copy()  # rows without a donor: their own ellipse (unused)
     if has_donor.any():
         at = len(rows) - len(has_donor) + np.flatnonzero(has_donor)
-        donor_ellipses[at] = face_ellipses(donors[has_donor], margin)
+        donor_ellipses[at] = face_ellipses(donors[has_donor], geometry)
     if cfg.synthetic_fakes != "none" and cfg.blend_region != "face":
         counts["synthetic_fakes_part"] = place_on_parts(
             ellipses, rows, cfg.blend_region, np.random.default_rng(cfg.seed + 2)
@@ -240,17 +250,17 @@ def fit_detector(
     val: pd.DataFrame,
     cfg: TrainParams,
     strategy: tf.distribute.Strategy | None = None,
-    margin: float = 0.0,
+    geometry: CropGeometry = TIGHT,
 ) -> Fitted:
     """Train on `train` (columns path, y), early-stopping on `val`: head first, then the top.
 
     The one training recipe, used by `train_model` and by the generalisation studies. The model
-    is built and compiled in `strategy`'s scope (`training_strategy()` unless given). `margin`
-    is the one the crops were cut with (it places the face for self-blended fakes).
+    is built and compiled in `strategy`'s scope (`training_strategy()` unless given).
+    `geometry` is the one the crops were cut with (it places the face for self-blended fakes).
     """
     strategy = strategy or training_strategy()
     with strategy.scope():
-        return _fit(train, val, cfg, strategy, margin)
+        return _fit(train, val, cfg, strategy, geometry)
 
 
 def _fit(
@@ -258,13 +268,13 @@ def _fit(
     val: pd.DataFrame,
     cfg: TrainParams,
     strategy: tf.distribute.Strategy,
-    margin: float,
+    geometry: CropGeometry,
 ) -> Fitted:
     """`fit_detector`'s recipe, inside the strategy's scope."""
     import keras
 
     keras.utils.set_random_seed(cfg.seed)
-    rows = training_rows(train, cfg, margin)
+    rows = training_rows(train, cfg, geometry)
     weights = class_weights(rows.y)
     model = build_model(cfg)
     history: list[pd.DataFrame] = []
@@ -430,7 +440,7 @@ def train_model(params: Params, root: Path = Path(".")) -> StageReport:
     table = read_split(params, root)
     train, val = table[table["split"] == "train"], table[table["split"] == "val"]
     fitted = fit_detector(
-        train, val, params.train, margin=crop_margin(params, params.split.faces_dir)
+        train, val, params.train, geometry=crop_geometry(params, params.split.faces_dir)
     )
     model, log_frame = fitted.model, fitted.history
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_detector.core.config import Params, StudySource
+from deepfake_detector.core.config import CropGeometry, Params, StudySource
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.sources.face_sets import assign_validation
 from deepfake_detector.studies.protocols import (
@@ -28,20 +28,20 @@ from deepfake_detector.studies.protocols import (
     extra_faces,
     load_source,
     nested_study,
-    source_margin,
+    source_geometry,
 )
 
 METHOD_FOLD = "{dataset}-{method}"  # a method fold's name, e.g. ffpp-Deepfakes
 
 
 def dataset_tables(
-    sources: tuple[StudySource, ...], params: Params, root: Path, margin: float
+    sources: tuple[StudySource, ...], params: Params, root: Path, geometry: CropGeometry
 ) -> dict[str, pd.DataFrame]:
     """Each dataset's faces, its names (video, group, identities) prefixed with the dataset's
     so that two sets cannot share one, and a seeded `split` of train or val by whole group."""
     tables = {}
     for source in sources:
-        table = load_source(source, params, root, margin).reset_index(drop=True)
+        table = load_source(source, params, root, geometry).reset_index(drop=True)
         prefix = f"{source.name}:"
 
         def named(value: str, prefix: str = prefix) -> str:
@@ -155,18 +155,19 @@ def leave_one_dataset_out(params: Params, root: Path = Path("."), command: str =
     report = StageReport("leave_one_dataset_out")
     if len(study.datasets) < 2:
         raise StudyError("studies.leave_one_dataset_out.datasets: give at least two datasets")
-    margins = {source_margin(s, params) for s in study.datasets}
-    if len(margins) > 1:
+    geometries = {source_geometry(s, params) for s in study.datasets}
+    if len(geometries) > 1:
         raise StudyError(
-            f"studies.leave_one_dataset_out.datasets: crops cut with margins {sorted(margins)}; "
-            "a model would learn the crop style: give sets cut alike"
+            "studies.leave_one_dataset_out.datasets: crops cut as "
+            f"{'; '.join(sorted(map(str, geometries)))}; a model would learn the crop style: "
+            "give sets cut alike"
         )
-    (margin,) = margins
-    tables = dataset_tables(study.datasets, params, root, margin)
+    (geometry,) = geometries
+    tables = dataset_tables(study.datasets, params, root, geometry)
     for name, table in tables.items():
         report.count(f"{name}_faces", len(table))
         report.count(f"{name}_groups", table["group"].nunique())
-    extra = extra_faces(params, root, margin, report)
+    extra = extra_faces(params, root, geometry, report)
     # Real-only sets train beside every fold (never its test side: that is a whole dataset).
     real_only = extra[extra["real_only"] & (extra["split"] != "test")] if not extra.empty else extra
     columns = sorted(set().union(*(t.columns for t in tables.values())))
@@ -176,7 +177,7 @@ def leave_one_dataset_out(params: Params, root: Path = Path("."), command: str =
             tables, real_only, columns, study.methods_of, study.method_test_share, params.train.seed
         )
     if study.val_self_blends:
-        folds = add_self_blends(folds, params, root, margin, report)
+        folds = add_self_blends(folds, params, root, geometry, report)
     return nested_study(
         "leave_one_dataset_out",
         study.name,
@@ -184,7 +185,7 @@ def leave_one_dataset_out(params: Params, root: Path = Path("."), command: str =
         folds,
         params,
         root,
-        margin,
+        geometry,
         command,
         report,
         headline=lambda results: headline(results, list(tables)),

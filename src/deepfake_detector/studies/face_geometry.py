@@ -2,11 +2,13 @@
 
 Every set comes cut its own way (DFD: an MTCNN box stretched to 224 px; DFDC: tight boxes
 enlarged; FaceForensics++: OpenCV Haar boxes at 299 px; UTKFace: aligned at 200 px), while
-prediction cuts a square around MTCNN's box with the model's margin (`crop_face`). A model can
-learn a source's crop style instead of the forgery. This study re-detects the face with MTCNN
-inside a seeded sample of every source's crops, and inside the crops that prediction cuts from
-full video frames, and reports where the box lies (its size and centre as shares of the crop):
-if the sources agree with prediction's crop, the crop style carries no label.
+prediction cuts MTCNN's box from the whole frame (`crop_face`, the model's shape and margin). A
+model can learn a source's crop style instead of the forgery, so imported sets are re-cut as
+MTCNN's box (`sources.recut`). This study re-detects the face with MTCNN inside a seeded sample
+of every source's crops, as shipped and as re-cut, and inside the crops that prediction cuts
+from full video frames (as a square and as the box), and reports where the box lies (its size
+and centre as shares of the crop): if the sources agree with prediction's crop, the crop style
+carries no label.
 """
 
 from __future__ import annotations
@@ -18,20 +20,19 @@ import numpy as np
 import pandas as pd
 
 from deepfake_detector.core.atomic import atomic_path, write_text
-from deepfake_detector.core.config import FacesParams, Params, StudySource
+from deepfake_detector.core.config import CropGeometry, Params, StudySource, with_geometry
 from deepfake_detector.core.dag import STUDY_GEOMETRY as GEOMETRY_FILE
 from deepfake_detector.core.dag import STUDY_REPORT
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.sources.face_detection import MtcnnDetector, crop_face
 from deepfake_detector.sources.images import read_image
-from deepfake_detector.studies.protocols import load_source, source_margin
+from deepfake_detector.sources.recut import REDETECT
+from deepfake_detector.studies.protocols import load_source, source_geometry
 from deepfake_detector.studies.report import fmt, markdown_table
 
 log = logging.getLogger(__name__)
 
-PREDICTION = "prediction crop"  # the row of crops cut the way prediction cuts them
-# Re-detection inside a crop: any face MTCNN finds (the crop is already a face).
-REDETECT = FacesParams(min_face_size=20, min_confidence=0.5, keep="largest")
+PREDICTION = "prediction crop"  # the rows of crops cut the way prediction cuts them
 
 
 def box_in_crop(detector: MtcnnDetector, images: list[np.ndarray]) -> pd.DataFrame:
@@ -64,16 +65,19 @@ def _sample(paths: list[Path], n: int, seed: int) -> list[Path]:
     return [paths[i] for i in sorted(order)]
 
 
-def prediction_crops(frames: list[Path], params: Params, margin: float) -> list[np.ndarray]:
+def prediction_crops(
+    frames: list[Path], params: Params, geometries: list[CropGeometry]
+) -> dict[CropGeometry, list[np.ndarray]]:
     """Faces cut from whole frames the way prediction cuts them (pipeline's detector and
-    thresholds, `margin`, crop size)."""
-    faces = params.faces.model_copy(update={"margin": margin})
-    detector = MtcnnDetector(faces)
-    crops = []
+    thresholds, crop size), once per geometry."""
+    detector = MtcnnDetector(params.faces)
+    crops: dict[CropGeometry, list[np.ndarray]] = {g: [] for g in geometries}
     for path in frames:
         image = read_image(path)
         for detection in detector.detect([image])[0]:
-            crops.append(crop_face(image, detection.box, margin, faces.crop_size))
+            for g in geometries:
+                faces = with_geometry(params.faces, g)
+                crops[g].append(crop_face(image, detection.box, g.margin, faces.crop_size, g.shape))
     return crops
 
 
@@ -104,20 +108,31 @@ def face_geometry(params: Params, root: Path = Path("."), command: str = "") -> 
     sources += [
         StudySource(name=s.name, face_set=s) for s in params.split.extra_faces if s.format == "real"
     ]
-    margin = source_margin(sources[0], params) if sources else 0.0
+    geometry = source_geometry(sources[0], params) if sources else CropGeometry("box", 0.0)
     rows = []
     for source in sources:
-        table = load_source(source, params, root, source_margin(source, params))
-        paths = [Path(p) for p in table["path"]]
-        images = [read_image(p) for p in _sample(paths, study.sample, params.split.seed)]
-        rows.append(summarise(source.name, box_in_crop(detector, images)))
-        report.count(f"{source.name}_crops", len(images))
+        views = [(source.name, source)]
+        if source.face_set is not None and source.face_set.recut:
+            shipped = source.face_set.model_copy(update={"recut": False})
+            views = [
+                (f"{source.name} (as shipped)", StudySource(name=source.name, face_set=shipped)),
+                (f"{source.name} (re-cut)", source),
+            ]
+        for name, view in views:
+            table = load_source(view, params, root, source_geometry(view, params))
+            paths = [Path(p) for p in table["path"]]
+            images = [read_image(p) for p in _sample(paths, study.sample, params.split.seed)]
+            rows.append(summarise(name, box_in_crop(detector, images)))
+            report.count(f"{name}_crops", len(images))
     frames_dir = root / study.frames
     frames = sorted(frames_dir.rglob("*.jpg")) if frames_dir.is_dir() else []
     if frames:
-        crops = prediction_crops(_sample(frames, study.sample, params.split.seed), params, margin)
-        rows.append(summarise(f"{PREDICTION} (margin {margin:g})", box_in_crop(detector, crops)))
-        report.count("prediction_crops", len(crops))
+        # The model's geometry, and the square with its margin (the pipeline's own shape).
+        geometries = list(dict.fromkeys([geometry, CropGeometry("square", geometry.margin)]))
+        sample = _sample(frames, study.sample, params.split.seed)
+        for g, crops in prediction_crops(sample, params, geometries).items():
+            rows.append(summarise(f"{PREDICTION} ({g})", box_in_crop(detector, crops)))
+            report.count(f"prediction_crops_{g.shape}", len(crops))
     else:
         report.skip(str(frames_dir), "no video frames: prediction's crop is not measured")
     table = pd.DataFrame(rows)
@@ -159,11 +174,12 @@ Made by:
 {command}
 ```
 
-MTCNN re-detects the face inside a seeded sample of at most {sample} crops of each source, and
-inside the crops prediction cuts from whole video frames (`crop_face`: a square around MTCNN's
-box with the model's margin). Each cell is the median [first, third quartile] of the largest
-box, as a share of the crop's width or height. A source whose crops frame the face like
-prediction's crop does cannot teach the model its crop style.
+MTCNN re-detects the face inside a seeded sample of at most {sample} crops of each source (a
+re-cut set as shipped and as re-cut: MTCNN's box cut again, `sources.recut`), and inside the
+crops prediction cuts from whole video frames (`crop_face`: MTCNN's box stretched to the crop,
+or a square around it, with the model's margin). Each cell is the median [first, third
+quartile] of the largest box, as a share of the crop's width or height. A source whose crops
+frame the face like prediction's crop does cannot teach the model its crop style.
 
 {markdown_table(view)}
 """

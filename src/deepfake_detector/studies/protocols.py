@@ -24,10 +24,12 @@ import pandas as pd
 from deepfake_detector.core.atomic import atomic_path, write_json
 from deepfake_detector.core.config import (
     Candidate,
+    CropGeometry,
     FaceSetParams,
     Params,
     StudySource,
-    crop_margin,
+    crop_geometry,
+    with_geometry,
     with_overrides,
 )
 from deepfake_detector.core.dag import STUDY_BREAKDOWN as BREAKDOWN_FILE
@@ -172,7 +174,9 @@ def with_extra(fold: Fold, extra: pd.DataFrame) -> Fold:
 SELF_BLEND = "self_blend"  # method and video-id prefix of the validation's pseudo-fakes
 
 
-def self_blend_rows(reals: pd.DataFrame, params: Params, root: Path, margin: float) -> pd.DataFrame:
+def self_blend_rows(
+    reals: pd.DataFrame, params: Params, root: Path, geometry: CropGeometry
+) -> pd.DataFrame:
     """One self-blended pseudo-fake of each real face in `reals`, written once (PNG, seeded) to
     the study's work folder, as faces-table rows: a second kind of forgery for validation, the
     blended paste, beside the extra sets' learned swaps. Same person, group and video as its
@@ -205,7 +209,7 @@ def self_blend_rows(reals: pd.DataFrame, params: Params, root: Path, margin: flo
             64,
             read=read_image,
             blend=np.ones(len(reals), bool),
-            ellipses=face_ellipses(reals, margin),
+            ellipses=face_ellipses(reals, geometry),
         )
         images = np.concatenate([x.numpy() for x, _ in ds])
         for i, image in enumerate(images):
@@ -226,11 +230,11 @@ def self_blend_rows(reals: pd.DataFrame, params: Params, root: Path, margin: flo
 
 
 def add_self_blends(
-    folds: list[Fold], params: Params, root: Path, margin: float, report: StageReport
+    folds: list[Fold], params: Params, root: Path, geometry: CropGeometry, report: StageReport
 ) -> list[Fold]:
     """Each fold with a pseudo-fake of every validation real face beside it in validation."""
     reals = pd.concat([f.val[f.val["label"] == "real"] for f in folds], ignore_index=True)
-    blends = self_blend_rows(reals, params, root, margin)
+    blends = self_blend_rows(reals, params, root, geometry)
     report.count("validation_self_blends", len(blends))
     return [with_self_blends(fold, blends) for fold in folds]
 
@@ -244,17 +248,31 @@ def with_self_blends(fold: Fold, blends: pd.DataFrame) -> Fold:
     return Fold(fold.name, fold.train, val, fold.test, fold.excluded)
 
 
-def extra_faces(params: Params, root: Path, margin: float, report: StageReport) -> pd.DataFrame:
-    """The extra face sets (`split.extra_faces`) as study rows, or an empty table."""
+def extra_faces(
+    params: Params, root: Path, geometry: CropGeometry, report: StageReport
+) -> pd.DataFrame:
+    """The extra face sets (`split.extra_faces`) as study rows (re-cut as the pipeline's split
+    re-cuts them), or an empty table."""
     from deepfake_detector.sources.face_sets import face_sets_table
+    from deepfake_detector.sources.recut import Recutter
 
-    return face_sets_table(params.split.extra_faces, root, params.split.seed, margin, report)
+    return face_sets_table(
+        params.split.extra_faces,
+        root,
+        params.split.seed,
+        geometry,
+        report,
+        Recutter.from_params(params, root),
+    )
 
 
-def load_source(source: StudySource, params: Params, root: Path, margin: float) -> pd.DataFrame:
-    """A source's faces table; a video manifest is run through download, frames and faces."""
+def load_source(
+    source: StudySource, params: Params, root: Path, geometry: CropGeometry
+) -> pd.DataFrame:
+    """A source's faces table; a video manifest is run through download, frames and faces
+    (cut with `geometry`); a face set's crops are re-cut when it says so."""
     if source.face_set is not None:
-        return face_set_source(source.face_set, root, params.split.seed)
+        return face_set_source(source.face_set, params, root)
     if source.faces is not None:
         path = root / source.faces
         if not path.is_file():
@@ -263,7 +281,7 @@ def load_source(source: StudySource, params: Params, root: Path, margin: float) 
     else:
         if source.manifest is None:
             raise StudyError(f"source '{source.name}': give faces, manifest or face_set")
-        table = read_faces_table(_faces_from_videos(source, params, root, margin))
+        table = read_faces_table(_faces_from_videos(source, params, root, geometry))
         methods = {
             r.video_id: r.method or ""
             for r in read_manifest(root / source.manifest, StageReport("manifest"))
@@ -273,7 +291,9 @@ def load_source(source: StudySource, params: Params, root: Path, margin: float) 
     return table
 
 
-def _faces_from_videos(source: StudySource, params: Params, root: Path, margin: float) -> Path:
+def _faces_from_videos(
+    source: StudySource, params: Params, root: Path, geometry: CropGeometry
+) -> Path:
     """Run the per-video stages on a manifest, in the study's own working folders."""
     from deepfake_detector.stages.download import download_videos
     from deepfake_detector.stages.faces import crop_faces
@@ -284,14 +304,14 @@ def _faces_from_videos(source: StudySource, params: Params, root: Path, margin: 
         update={
             "videos_dir": work / "videos",
             "frames_dir": work / "frames",
-            "faces_dir": work / f"faces_margin{margin:g}",
+            "faces_dir": work / f"faces_{geometry.shape}_margin{geometry.margin:g}",
         }
     )
     derived = params.model_copy(
         update={
             "paths": paths,
             "download": params.download.model_copy(update={"manifest": source.manifest}),
-            "faces": params.faces.model_copy(update={"margin": margin}),
+            "faces": with_geometry(params.faces, geometry),
         }
     )
     for stage in (download_videos, extract_frames, crop_faces):
@@ -299,10 +319,13 @@ def _faces_from_videos(source: StudySource, params: Params, root: Path, margin: 
     return root / paths.faces_dir / FACES_INDEX
 
 
-def face_set_source(face_set: FaceSetParams, root: Path, seed: int) -> pd.DataFrame:
-    """A face set as a study source: every crop its own one-frame video, box the whole crop."""
+def face_set_source(face_set: FaceSetParams, params: Params, root: Path) -> pd.DataFrame:
+    """A face set as a study source: its sampled crops (re-cut when the set says so), each
+    with its own one-frame video unless the set names videos."""
     from deepfake_detector.sources.face_sets import read_face_set, sample_groups
+    from deepfake_detector.sources.recut import Recutter, recut_table
 
+    seed = params.split.seed
     try:
         table = read_face_set(face_set, root)
     except UserError as exc:
@@ -310,30 +333,38 @@ def face_set_source(face_set: FaceSetParams, root: Path, seed: int) -> pd.DataFr
     # Drawn in another order than `split.extra_faces` draws (seed + 7), so that a set used
     # for both shares few groups; shared ones leave the test side (`cross_dataset`).
     table = sample_groups(table, face_set.limit, seed + 7).reset_index(drop=True)
+    if face_set.recut:
+        report = StageReport(f"recut {face_set.name}")
+        table = recut_table(table, Recutter.from_params(params, root), face_set.margin, report)
+        table = table.reset_index(drop=True)
+        if report.skipped:
+            log.warning(
+                "source '%s': %d crops without a face left out", face_set.name, len(report.skipped)
+            )
     table["split"] = ""
     return table
 
 
-def source_margin(source: StudySource, params: Params) -> float:
-    """The face margin a source's crops were cut with (test videos are cropped the same way)."""
+def source_geometry(source: StudySource, params: Params) -> CropGeometry:
+    """How a source's crops frame the face (test videos are cropped the same way)."""
     if source.face_set is not None:
-        return source.face_set.margin
+        return CropGeometry("box", source.face_set.margin)
     if source.faces is not None:
-        return crop_margin(params, Path(source.faces).parent)
-    return params.faces.margin
+        return crop_geometry(params, Path(source.faces).parent)
+    return CropGeometry(params.faces.shape, params.faces.margin)
 
 
 # --- training and measuring ----------------------------------------------------------------
 
 
-def run_fold(fold: Fold, params: Params, margin: float) -> FoldResult:
+def run_fold(fold: Fold, params: Params, geometry: CropGeometry) -> FoldResult:
     """Train on the fold's train side, calibrate on its val side, measure on its test side."""
     from deepfake_detector.stages.train import fit_detector
 
     check_fold(fold)
     started = time.perf_counter()
-    fitted = fit_detector(fold.train, fold.val, params.train, margin=margin)
-    detector = uncalibrated_detector(fitted.model, params, margin, f"fold {fold.name}")
+    fitted = fit_detector(fold.train, fold.val, params.train, geometry=geometry)
+    detector = uncalibrated_detector(fitted.model, params, geometry, f"fold {fold.name}")
     result = assess(detector, fold.val, fold.test, params.evaluate, seed=params.train.seed)
     return FoldResult(
         fold,
@@ -378,14 +409,14 @@ def validation_auc(result: Assessment) -> float:
 
 
 def run_nested(
-    fold: Fold, params: Params, margin: float, candidates: tuple[Candidate, ...]
+    fold: Fold, params: Params, geometry: CropGeometry, candidates: tuple[Candidate, ...]
 ) -> FoldResult:
     """Every candidate recipe trained on the fold; the one with the best validation frame AUC
     is the fold's result. The test side never takes part in the choice."""
     results = []
     for candidate in candidates:
         log.info("fold %s: candidate %s", fold.name, candidate.name)
-        result = run_fold(fold, with_overrides(params, list(candidate.overrides)), margin)
+        result = run_fold(fold, with_overrides(params, list(candidate.overrides)), geometry)
         result.candidate = candidate.name
         results.append(result)
     finite = [r for r in results if math.isfinite(r.val_auc)]
@@ -568,9 +599,9 @@ def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "
     """Study: for each group, train on the others and test on it; pooled and per-fold metrics."""
     study = params.studies.leave_one_group_out
     report = StageReport("leave_one_group_out")
-    margin = source_margin(study.source, params)
-    table = load_source(study.source, params, root, margin)
-    extra = extra_faces(params, root, margin, report)
+    geometry = source_geometry(study.source, params)
+    table = load_source(study.source, params, root, geometry)
+    extra = extra_faces(params, root, geometry, report)
     if study.val == "extra" and (extra.empty or not (extra["split"] == "val").any()):
         raise StudyError(
             "studies.leave_one_group_out.val is 'extra' but no extra face set validates: give "
@@ -582,7 +613,7 @@ def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "
         for fold in group_folds(table, study.val, study.val_share, params.train.seed)
     ]
     if study.val_self_blends:
-        folds = add_self_blends(folds, params, root, margin, report)
+        folds = add_self_blends(folds, params, root, geometry, report)
     return nested_study(
         "leave_one_group_out",
         study.name,
@@ -590,7 +621,7 @@ def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "
         folds,
         params,
         root,
-        margin,
+        geometry,
         command,
         report,
     )
@@ -603,7 +634,7 @@ def nested_study(
     folds: list[Fold],
     params: Params,
     root: Path,
-    margin: float,
+    geometry: CropGeometry,
     command: str,
     report: StageReport,
     headline: Callable[[list[FoldResult]], dict[str, float]] | None = None,
@@ -617,7 +648,7 @@ def nested_study(
     with study_run(params, root, kind, name) as run:
         for fold in folds:
             log.info("%s: fold %s (%d test faces)", kind, fold.name, len(fold.test))
-            results.append(run_nested(fold, params, margin, candidates))
+            results.append(run_nested(fold, params, geometry, candidates))
             run.log_fold(fold_row(results[-1]))
             report.count("folds")
         extra = headline(results) if headline else None
@@ -647,16 +678,16 @@ def cross_dataset(params: Params, root: Path = Path("."), command: str = "") -> 
 
     study = params.studies.cross_dataset
     report = StageReport("cross_dataset")
-    margin = source_margin(study.train, params)
-    train_table = load_source(study.train, params, root, margin)
+    geometry = source_geometry(study.train, params)
+    train_table = load_source(study.train, params, root, geometry)
     train, val, excluded = validation_split(
         train_table, study.val, study.val_share, params.train.seed
     )
-    extra = extra_faces(params, root, margin, report)
+    extra = extra_faces(params, root, geometry, report)
     tests = []
     trained_groups = set(extra["group"]) if not extra.empty else set()
     for source in study.test:
-        table = load_source(source, params, root, margin)
+        table = load_source(source, params, root, geometry)
         if source.face_set is not None:
             seen = table["group"].isin(trained_groups)
             report.count(f"{source.name}_faces_seen_in_training_left_out", int(seen.sum()))
@@ -671,9 +702,9 @@ def cross_dataset(params: Params, root: Path = Path("."), command: str = "") -> 
         Fold("+".join(s.name for s in study.test), train, val, pd.concat(tests), excluded), extra
     )
     if study.val_self_blends:
-        (fold,) = add_self_blends([fold], params, root, margin, report)
+        (fold,) = add_self_blends([fold], params, root, geometry, report)
     with study_run(params, root, "cross_dataset", study.name) as run:
-        result = run_fold(fold, params, margin)
+        result = run_fold(fold, params, geometry)
         run.log_fold(fold_row(result))
         report.count("folds")
         summary = _finish("cross_dataset", params, root, [result], command, run)
