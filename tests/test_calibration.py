@@ -16,6 +16,12 @@ from deepfake_detector.learning.calibration import (
     SEPARATED,
     Calibration,
     fit_calibration,
+    fpr_curve,
+)
+from deepfake_detector.learning.metrics import (
+    expected_calibration_error,
+    rates_at,
+    reliability_bins,
 )
 
 TRUE_A, TRUE_B = 2.0, -0.5  # the logistic model the synthetic scores are drawn from
@@ -139,8 +145,70 @@ def test_the_record_says_how_it_was_made_and_old_records_read_sensibly() -> None
     y, p = draw(500, np.random.default_rng(3))
     record = fit_calibration(y, p).to_dict()
     assert record["method"] == PLATT
-    assert set(record) == {"a", "b", "threshold", "fitted_on", "method"}
+    assert set(record) == {
+        "a",
+        "b",
+        "threshold",
+        "fitted_on",
+        "method",
+        "target_fpr",
+        "fpr_curve",
+    }
     assert Calibration(**record) == fit_calibration(y, p)
     # Written before `method` existed: a fitted mapping is Platt's, the default is identity.
     assert Calibration(a=1.7, b=0.2, threshold=0.4, fitted_on=90).method == PLATT
     assert Calibration(threshold=0.4).method == IDENTITY
+
+
+def test_the_threshold_at_a_target_rate_calls_that_share_of_real_faces_fake() -> None:
+    rng = np.random.default_rng(7)
+    # Two datasets of very different size and score level: each is weighted alike.
+    y_a, p_a = draw(4000, rng)
+    y_b, p_b = draw(400, rng)
+    p_b = np.clip(p_b * 1.3, 0, 0.999)  # the small set's reals look more fake
+    y, p = np.r_[y_a, y_b], np.r_[p_a, p_b]
+    groups = np.r_[np.full(len(y_a), "a"), np.full(len(y_b), "b")]
+    cal = fit_calibration(y, p, target_fpr=0.05, groups=groups)
+    assert cal.target_fpr == 0.05 and cal.operating_point == {
+        "threshold": cal.threshold,
+        "target_fpr": 0.05,
+    }
+    scored = cal.apply(p)
+    per_set = [np.mean(scored[(groups == g) & (y == 0)] >= cal.threshold) for g in ("a", "b")]
+    # On the validation reals the mean rate is the target, up to one face of the smaller set.
+    reals_b = int(((groups == "b") & (y == 0)).sum())
+    assert 0.05 - 1 / reals_b <= np.mean(per_set) <= 0.05
+    # Weighted alike: the small set's higher rate is not drowned by the large one.
+    assert per_set[1] > per_set[0]
+    # Fresh reals from the same sources: the rate holds within sampling error.
+    y_new, p_new = draw(20000, rng)
+    fresh = np.mean(cal.apply(p_new[y_new == 0]) >= cal.threshold)
+    assert abs(fresh - per_set[0]) < 0.01
+    # Another operating point, read off the stored curve without the data: the same threshold
+    # as fitting for that rate directly.
+    assert cal.at_fpr(0.01).threshold == pytest.approx(
+        fit_calibration(y, p, target_fpr=0.01, groups=groups).threshold
+    )
+    assert cal.at_fpr(0.01).threshold > cal.threshold > cal.at_fpr(0.2).threshold
+    assert Calibration(**cal.to_dict()).at_fpr(0.01) == cal.at_fpr(0.01)  # JSON round trip
+    with pytest.raises(ValueError, match="no validation false-positive curve"):
+        Calibration(threshold=0.5).at_fpr(0.01)
+
+
+def test_the_false_positive_curve_weighs_each_group_alike() -> None:
+    cuts, rates = fpr_curve(np.array([0.1, 0.2, 0.3, 0.4, 0.9]), np.array([*"aaaa", "b"]))
+    assert cuts.tolist()[:5] == [0.1, 0.2, 0.3, 0.4, 0.9] and rates[-1] == 0
+    # At 0.2: three of a's four (0.75) and b's one (1.0) -> 0.875; above 0.4: only b -> 0.5.
+    assert rates[1] == pytest.approx(0.875) and rates[4] == pytest.approx(0.5)
+
+
+def test_expected_calibration_error_by_hand() -> None:
+    y = np.array([0, 0, 1, 1, 1, 0, 1, 1])
+    p = np.array([0.05, 0.05, 0.05, 0.05, 0.95, 0.95, 0.95, 0.95])
+    # Two bins of four: mean P 0.05 with half fakes (gap 0.45), mean P 0.95 with 3/4 fakes
+    # (gap 0.2): ECE = 0.5 * 0.45 + 0.5 * 0.2.
+    assert expected_calibration_error(y, p) == pytest.approx(0.325)
+    bins = reliability_bins(y, p)
+    assert [(b["n"], b["observed"]) for b in bins] == [(4, 0.5), (4, 0.75)]
+    assert bins[0]["lower"] == 0 and bins[-1]["upper"] == 1
+    assert rates_at(y, p, 0.5) == {"n_real": 3, "fpr": pytest.approx(1 / 3), "tpr": 0.6}

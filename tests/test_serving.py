@@ -58,6 +58,22 @@ def test_cli_reports_an_unreadable_file_and_goes_on(trained_project: Path, tmp_p
     assert "face.png" in table and "deepfake-detector v" in table
 
 
+def test_cli_answers_at_the_operating_point_asked_for(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    image = str(save_rgb(tmp_path / "face.png", one_face()))
+    _, (default,) = predict_json(trained_project, image)
+    # The model's own operating point: the threshold fitted for params' rate (fpr:0.05).
+    assert default["operating_point"] == {"threshold": default["threshold"], "target_fpr": 0.05}
+    _, (strict,) = predict_json(trained_project, "--fpr", "0.01", image)
+    _, (lenient,) = predict_json(trained_project, "--fpr", "0.5", image)
+    assert strict["operating_point"]["target_fpr"] == 0.01
+    assert strict["threshold"] >= default["threshold"] >= lenient["threshold"]
+    assert strict["p_fake"] == default["p_fake"]  # the score stays; only the cut moves
+    bad = run(["deepfake", "predict", "--fpr", "2", image], trained_project, check=False)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
 @pytest.fixture(scope="module")
 def app_url(trained_project: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The app started as its own process with `deepfake app`, on a free port of 127.0.0.1."""
@@ -85,6 +101,8 @@ def test_gradio_app_driven_by_gradio_client(
         assert "Verdict:" in text and Path(boxes).exists() and Path(cams).exists()
         assert cv2.imread(cams).shape[1] == 160 * faces  # one heat map per face
         assert result["model"]["name"] == "deepfake-detector"
+        assert result["operating_point"]["target_fpr"] == 0.05
+        assert "calls 5% of validation real faces fake" in text
     assert answers["none"][3]["verdict"] == "no_face" and "No face found" in answers["none"][0]
 
     corrupt = tmp_path / "corrupt.jpg"
@@ -127,6 +145,7 @@ def test_mlflow_models_serve_answers_invocations(trained_project: Path, tmp_path
         first, second = answer.json()["predictions"]
         assert len(first["faces"]) == 2 and first["verdict"] in ("real", "fake")
         assert first["model"]["name"] == "deepfake-detector" and first["model"]["version"]
+        assert first["operating_point"]["threshold"] == first["threshold"]
         assert second["verdict"] == "error"
         inputs = requests.post(
             f"{url}/invocations",
@@ -183,6 +202,7 @@ def test_deepfake_rest_answers_mlflow_requests_without_mlflow(
         ]
         assert len(first["faces"]) == 2 and first["model"]["runtime"] == "litert"
         assert first["model"]["name"] == "deepfake-detector" and first["model"]["version"]
+        assert first["operating_point"]["threshold"] == first["threshold"]
         assert second["verdict"] == "error" and second["error"]
         inputs = requests.post(
             f"{url}/invocations", json={"inputs": {"image": [encoded]}}, timeout=120

@@ -326,6 +326,15 @@ def predict(
         int | None, typer.Option(help="Frames to sample per video (default: as in training).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")] = False,
+    fpr: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Operating point: the threshold that called this share of the validation real "
+            "faces fake (e.g. 0.01; default: the model's own).",
+        ),
+    ] = None,
     runtime: RuntimeOption = RuntimeChoice.auto,
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
@@ -336,6 +345,8 @@ def predict(
     setup_logging(logging.WARNING)
     with _guarded("predict", lock=False):
         detector = _detector(model, config, params, runtime.value)
+        if fpr is not None:
+            detector.use_fpr(fpr)
     files = _inputs(paths)
     failed = 0
     results = []

@@ -224,7 +224,10 @@ class TrainParams(Section):
 class EvaluateParams(Section):
     """How `evaluate_model` calibrates on the validation split and scores the test split."""
 
-    threshold: Literal["auto"] | float = "auto"
+    # fpr:R: the threshold at which a share R of the validation real faces is called fake,
+    # each dataset weighted alike (an operating point that says what to expect on real faces);
+    # auto: Youden's J on validation; or a fixed number.
+    threshold: str | float = "fpr:0.05"
     calibrate: bool = True
     tta_flip: bool = False  # average each face's score with its mirror image's
     bootstrap: int = Field(1000, ge=0)  # resamples for the 95% intervals; 0 turns them off
@@ -232,9 +235,40 @@ class EvaluateParams(Section):
 
     @model_validator(mode="after")
     def _threshold_in_range(self) -> EvaluateParams:
-        if self.threshold != "auto" and not 0 < float(self.threshold) < 1:
-            raise ValueError("threshold must be 'auto' or a number between 0 and 1")
+        if self.threshold == "auto":
+            return self
+        value = self.target_fpr if _is_fpr(self.threshold) else _number(self.threshold)
+        if value is None or not 0 < value < 1:
+            raise ValueError(
+                "threshold must be 'auto', fpr:R (a false-positive rate between 0 and 1, e.g. "
+                "fpr:0.05) or a number between 0 and 1"
+            )
         return self
+
+    @property
+    def target_fpr(self) -> float | None:
+        """The false-positive rate the threshold is fitted for (`fpr:R`), else None."""
+        if not _is_fpr(self.threshold):
+            return None
+        return _number(str(self.threshold).split(":", 1)[1])
+
+    @property
+    def fixed_threshold(self) -> float | None:
+        """The threshold given as a number, else None (fitted on validation)."""
+        if self.threshold == "auto" or _is_fpr(self.threshold):
+            return None
+        return _number(self.threshold)
+
+
+def _is_fpr(value: str | float) -> bool:
+    return isinstance(value, str) and value.strip().lower().startswith("fpr:")
+
+
+def _number(value: str | float) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 class RegistryParams(Section):

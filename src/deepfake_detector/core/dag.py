@@ -46,6 +46,7 @@ VIDEO_PREDICTIONS_FILE = "video_predictions.csv"
 FIGURE_FILE = "evaluation.png"
 CURVES = ("roc_frame.csv", "roc_video.csv", "pr_frame.csv", "pr_video.csv")
 CONFUSIONS = ("confusion_frame.csv", "confusion_video.csv")  # one row per item: actual, predicted
+RELIABILITY_FILE = "reliability_frame.csv"  # per bin of P(fake): mean predicted, share fake
 # A study's report folder.
 STUDY_REPORT = "report.md"
 STUDY_FOLDS = "folds.csv"
@@ -222,7 +223,10 @@ STAGES: dict[str, Stage] = {
                 ),
                 Out("${paths.evaluation_dir}/" + REPORT_NAME, cache=False),
                 Out("${paths.evaluation_dir}/" + INFERENCE_FILE, cache=False),
-                *(Out(f"${{paths.evaluation_dir}}/{c}", cache=False) for c in CURVES + CONFUSIONS),
+                *(
+                    Out(f"${{paths.evaluation_dir}}/{c}", cache=False)
+                    for c in (*CURVES, *CONFUSIONS, RELIABILITY_FILE)
+                ),
                 Out("${paths.evaluation_dir}/" + METRICS_FILE, kind="metrics", cache=False),
                 Out("${paths.evaluation_dir}/" + FIGURE_FILE, kind="plots", cache=False),
             ),

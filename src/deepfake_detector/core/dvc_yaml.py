@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepfake_detector.core.dag import CONFUSIONS, CURVES, STAGES, STUDY_STAGES, Out, Stage
+from deepfake_detector.core.dag import (
+    CONFUSIONS,
+    CURVES,
+    RELIABILITY_FILE,
+    STAGES,
+    STUDY_STAGES,
+    Out,
+    Stage,
+)
 from deepfake_detector.core.imports import SRC
 
 HEADER = """\
@@ -63,6 +71,13 @@ PLOTS = (
         )
         for level in ("video", "frame")
     ),
+    (
+        "Reliability, frame level (calibrated P(fake) against the share of fakes)",
+        "simple",
+        ("predicted", "mean P(fake) in the bin"),
+        ("observed", "share of fakes in the bin"),
+        (RELIABILITY_FILE,),
+    ),
 )
 
 
@@ -116,7 +131,7 @@ def _render(header: str, stages: list[Stage], wdir: str = "") -> str:
 def _plots() -> str:
     lines = ["", "plots:"]
     for title, template, (x, x_label), (y, y_label), files in PLOTS:
-        assert set(files) <= set(CURVES + CONFUSIONS), files
+        assert set(files) <= {*CURVES, *CONFUSIONS, RELIABILITY_FILE}, files
         lines += [
             f"  - {title}:",
             f"      template: {template}",

@@ -82,9 +82,11 @@ def verdict_markdown(result: dict[str, Any]) -> str:
     if result["verdict"] == "no_face":
         return f"### No face found\nNothing to judge: no face was detected. (model: {by})"
     faces = len(result["faces"])
+    target = (result.get("operating_point") or {}).get("target_fpr")
+    point = f" (calls {target:.0%} of validation real faces fake)" if target else ""
     return (
         f"### Verdict: {result['verdict'].upper()} — P(fake) {result['p_fake']:.2f}\n"
-        f"{faces} face(s); threshold {result['threshold']:.2f}; model: {by}"
+        f"{faces} face(s); threshold {result['threshold']:.2f}{point}; model: {by}"
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -190,6 +190,20 @@ class Detector:
         """P(fake) at or above which a face, person or video is called fake."""
         return self.config.calibration.threshold
 
+    @property
+    def operating_point(self) -> dict[str, float | None]:
+        """The threshold and the false-positive rate on validation real faces it targets."""
+        return self.config.calibration.operating_point
+
+    def use_fpr(self, target: float) -> None:
+        """Answer at another operating point: the threshold at which a share `target` of the
+        validation real faces was called fake (read off the curve stored with the model)."""
+        try:
+            calibration = self.config.calibration.at_fpr(target)
+        except ValueError as exc:
+            raise InputError(f"--fpr {target:g}: {exc}") from exc
+        self.config = replace(self.config, calibration=calibration)
+
     def raw_scores(self, crops: list[np.ndarray]) -> np.ndarray:
         """Uncalibrated network output for RGB crops (any size, resized like in training)."""
         if not crops:
@@ -247,6 +261,7 @@ class Detector:
             "verdict": self.label(p),
             "p_fake": p,
             "threshold": self.threshold,
+            "operating_point": self.operating_point,
             "faces": [_face_json(f, self.label(f.p_fake)) for f in faces],
             "model": self.model_info(),
         }
@@ -278,6 +293,7 @@ class Detector:
             "verdict": self.label(p),
             "p_fake": p,
             "threshold": self.threshold,
+            "operating_point": self.operating_point,
             "frames_sampled": len(picked),
             "frame_count": frame_count,
             "fps": fps,
@@ -308,6 +324,7 @@ class Detector:
             "verdict": "error",
             "p_fake": None,
             "faces": [],
+            "operating_point": self.operating_point,
             "error": message,
             "model": self.model_info(),
         }

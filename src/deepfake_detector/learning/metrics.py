@@ -150,3 +150,51 @@ def metrics_with_intervals(
     ).items():
         out[f"{name}_low"], out[f"{name}_high"] = low, high
     return out
+
+
+ECE_BINS = 15  # equal-width bins of P(fake) for the calibration error and reliability diagram
+
+
+def reliability_bins(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> list[dict[str, float]]:
+    """The reliability diagram: per non-empty equal-width bin of P(fake), its range, how many
+    items, their mean P(fake) (`predicted`) and the share of them that is fake (`observed`)."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    rows = []
+    for b in range(bins):
+        mine = which == b
+        if mine.any():
+            rows.append(
+                {
+                    "lower": b / bins,
+                    "upper": (b + 1) / bins,
+                    "n": int(mine.sum()),
+                    "predicted": float(p[mine].mean()),
+                    "observed": float(y[mine].mean()),
+                }
+            )
+    return rows
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE: the gap between mean P(fake) and the share of fakes in each bin, weighted by the
+    bin's share of items (Guo et al., 2017; `bins` equal-width bins)."""
+    rows = reliability_bins(y, p, bins)
+    total = sum(r["n"] for r in rows)
+    if not total:
+        return math.nan
+    return float(sum(r["n"] / total * abs(r["observed"] - r["predicted"]) for r in rows))
+
+
+def rates_at(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float | int]:
+    """At one threshold: the share of real items called fake (`fpr`) and of fakes caught
+    (`tpr`); NaN where there is no item of that label."""
+    y = np.asarray(y, dtype=int)
+    called = np.asarray(p, dtype=float) >= threshold
+    reals, fakes = called[y == 0], called[y == 1]
+    return {
+        "n_real": int(len(reals)),
+        "fpr": float(reals.mean()) if len(reals) else math.nan,
+        "tpr": float(fakes.mean()) if len(fakes) else math.nan,
+    }

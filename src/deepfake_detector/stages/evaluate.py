@@ -27,13 +27,21 @@ from deepfake_detector.core.dag import (
     METRICS_FILE,
     MODEL_FILE,
     PREDICTIONS_FILE,
+    RELIABILITY_FILE,
     VIDEO_PREDICTIONS_FILE,
 )
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.inference.predict import Detector, InferenceConfig, ModelRef, score_files
 from deepfake_detector.inference.tracks import link_tracks, video_score
 from deepfake_detector.learning.calibration import Calibration, fit_calibration
-from deepfake_detector.learning.metrics import EPS, curves, metrics_with_intervals
+from deepfake_detector.learning.metrics import (
+    EPS,
+    curves,
+    expected_calibration_error,
+    metrics_with_intervals,
+    rates_at,
+    reliability_bins,
+)
 from deepfake_detector.learning.model import load_model
 from deepfake_detector.sources.face_sets import read_split
 
@@ -170,13 +178,15 @@ def assess(
     val, test = val.copy(), test.copy()
     val["p_raw"] = score_files(detector, list(val["path"]))
     test["p_raw"] = score_files(detector, list(test["path"]))
-    fixed = None if params.threshold == "auto" else float(params.threshold)
     val_frames = frame_scores(val.assign(p_fake=val["p_raw"]))
     calibration = fit_calibration(
-        (val_frames["label"] == "fake").to_numpy(int), val_frames["p_fake"].to_numpy(), fixed
+        (val_frames["label"] == "fake").to_numpy(int),
+        val_frames["p_fake"].to_numpy(),
+        params.fixed_threshold,
+        params.target_fpr,
+        dataset_names(val_frames, "own").to_numpy(),
+        platt_scaling=params.calibrate,
     )
-    if not params.calibrate:
-        calibration = Calibration(threshold=calibration.threshold, fitted_on=calibration.fitted_on)
     test["p_fake"] = calibration.apply(test["p_raw"].to_numpy()) if len(test) else []
     frames, videos = frame_scores(test), video_scores(test)
     metrics: dict[str, dict] = {}
@@ -191,6 +201,7 @@ def assess(
             n_resamples=params.bootstrap,
             seed=seed,
         )
+        metrics[level] |= at_operating_point(y, table["p_fake"].to_numpy(float), calibration)
         if metrics[level]["n_fake"] in (0, len(y)):
             warnings.append(f"{level}: test split holds one class")
     return Assessment(calibration, val, test, frames, videos, metrics, warnings)
@@ -219,9 +230,10 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
         level: curves_of(table)
         for level, table in {"frame": result.frames, "video": result.videos}.items()
     }
+    metrics["operating_point"] = calibration.operating_point
     metrics["datasets"] = by_dataset(
         result.frames,
-        calibration.threshold,
+        calibration,
         own_dataset(params),
         params.evaluate.bootstrap,
         params.split.seed,
@@ -248,12 +260,18 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     for level, scored in {"frame": result.frames, "video": result.videos}.items():
         with atomic_path(out_dir / f"confusion_{level}.csv") as tmp:
             confusion_table(scored, calibration.threshold).to_csv(tmp, index=False)
+    frame_y = (result.frames["label"] == "fake").to_numpy(int)
+    with atomic_path(out_dir / RELIABILITY_FILE) as tmp:
+        bins = reliability_bins(frame_y, result.frames["p_fake"].to_numpy(float))
+        pd.DataFrame(bins, columns=["lower", "upper", "n", "predicted", "observed"]).to_csv(
+            tmp, index=False
+        )
     plot_figures(out_dir, level_curves, metrics)
     report.count("val_faces", len(result.val))
     report.count("test_faces", len(test))
     report.count("test_frames", len(result.frames))
     report.count("test_videos", len(result.videos))
-    report.details["calibration"] = calibration.to_dict()
+    report.details["calibration"] = calibration.to_dict() | {"fpr_curve": "in inference.json"}
     report.details["video_auc"] = metrics["video"]["auc"]
     report.details["training"] = config.training
     report.details["study"] = config.study
@@ -261,28 +279,46 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     return report.finish(out_dir)
 
 
+def dataset_names(table: pd.DataFrame, own: str) -> pd.Series:
+    """Each row's dataset; the pipeline's own rows (no dataset) are `own`."""
+    named = table.get("dataset", pd.Series("", index=table.index))
+    return named.fillna("").astype(str).replace("", own)
+
+
+def at_operating_point(
+    y: np.ndarray, p: np.ndarray, calibration: Calibration
+) -> dict[str, float | int | None]:
+    """The false-positive and true-positive rates at the model's threshold, the rate it targets,
+    and the expected calibration error (15 bins) of the calibrated P(fake)."""
+    return {
+        **rates_at(y, p, calibration.threshold),
+        "target_fpr": calibration.target_fpr,
+        "ece": expected_calibration_error(y, p),
+    }
+
+
 def by_dataset(
-    frames: pd.DataFrame, threshold: float, own: str, n_resamples: int, seed: int
+    frames: pd.DataFrame, calibration: Calibration, own: str, n_resamples: int, seed: int
 ) -> dict[str, dict[str, Any]]:
-    """Frame-level AUC (95% interval over whole videos) and accuracy of each dataset on the
-    test side that holds both labels: one row per source of faces and forgeries."""
-    named = frames.get("dataset", pd.Series("", index=frames.index))
-    names = named.fillna("").astype(str).replace("", own)
+    """Per dataset on the test side: frame-level AUC (95% interval over whole videos) and
+    accuracy where it holds both labels, and everywhere the false-positive and true-positive
+    rates at the operating point and the calibration error."""
     out = {}
-    for name, part in frames.groupby(names, sort=True):
+    for name, part in frames.groupby(dataset_names(frames, own), sort=True):
         y = (part["label"] == "fake").to_numpy(int)
-        if len(np.unique(y)) < 2:
-            continue
-        m = metrics_with_intervals(
-            y,
-            part["p_fake"].to_numpy(float),
-            threshold,
-            part["video_id"].to_numpy(),
-            n_resamples=n_resamples,
-            seed=seed,
-        )
-        keys = ("n", "n_fake", "auc", "auc_low", "auc_high", "accuracy")
-        out[str(name)] = {k: m[k] for k in keys}
+        p = part["p_fake"].to_numpy(float)
+        row: dict[str, Any] = {"n": int(len(y)), "n_fake": int(y.sum())}
+        if len(np.unique(y)) == 2:
+            m = metrics_with_intervals(
+                y,
+                p,
+                calibration.threshold,
+                part["video_id"].to_numpy(),
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+            row |= {k: m[k] for k in ("auc", "auc_low", "auc_high", "accuracy")}
+        out[str(name)] = row | at_operating_point(y, p, calibration)
     return out
 
 
