@@ -74,6 +74,26 @@ def test_cli_answers_at_the_operating_point_asked_for(
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
 
 
+def blurred_face(path: Path) -> Path:
+    """Hopper's portrait blurred far past any validation face: a face, but not one to judge."""
+    return save_rgb(path, cv2.GaussianBlur(one_face(), (0, 0), 6))
+
+
+def test_cli_says_uncertain_for_a_face_it_cannot_judge(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    sharp = str(save_rgb(tmp_path / "face.png", one_face()))
+    blurred = str(blurred_face(tmp_path / "blurred.png"))
+    code, (judged, unsure) = predict_json(trained_project, sharp, blurred)
+    assert code == 0  # uncertain is an answer, not a failure
+    assert judged["verdict"] in ("real", "fake") and "uncertain" not in judged["faces"][0]
+    assert unsure["verdict"] == "uncertain"
+    assert unsure["faces"][0]["label"] == "uncertain"
+    assert unsure["faces"][0]["uncertain"] == "blurred"
+    table = run(["deepfake", "predict", blurred], trained_project).stdout
+    assert "uncertain" in table
+
+
 @pytest.fixture(scope="module")
 def app_url(trained_project: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The app started as its own process with `deepfake app`, on a free port of 127.0.0.1."""
@@ -104,6 +124,11 @@ def test_gradio_app_driven_by_gradio_client(
         assert result["operating_point"]["target_fpr"] == 0.05
         assert "calls 5% of validation real faces fake" in text
     assert answers["none"][3]["verdict"] == "no_face" and "No face found" in answers["none"][0]
+
+    text, _, _, result = client.predict(
+        handle_file(str(blurred_face(tmp_path / "blurred.png"))), api_name="/predict_image"
+    )
+    assert result["verdict"] == "uncertain" and "Uncertain" in text and "blurred" in text
 
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(3000))
@@ -147,6 +172,11 @@ def test_mlflow_models_serve_answers_invocations(trained_project: Path, tmp_path
         assert first["model"]["name"] == "deepfake-detector" and first["model"]["version"]
         assert first["operating_point"]["threshold"] == first["threshold"]
         assert second["verdict"] == "error"
+        blurred = base64.b64encode(blurred_face(tmp_path / "blurred.png").read_bytes()).decode()
+        unsure = requests.post(
+            f"{url}/invocations", json={"inputs": {"image": [blurred]}}, timeout=120
+        ).json()["predictions"][0]
+        assert unsure["verdict"] == "uncertain" and unsure["faces"][0]["uncertain"] == "blurred"
         inputs = requests.post(
             f"{url}/invocations",
             json={"inputs": {"image": [encoded]}},

@@ -229,6 +229,13 @@ class EvaluateParams(Section):
     # auto: Youden's J on validation; or a fixed number.
     threshold: str | float = "fpr:0.05"
     calibrate: bool = True
+    # "uncertain": the share of validation faces answered (the rest: blurrier than
+    # `blur_quantile` of them, or scored in a band around the threshold); 1: always answer.
+    coverage: float = Field(0.9, gt=0, le=1)
+    blur_quantile: float = Field(0.02, ge=0, lt=1)
+    min_face_px: int = Field(64, ge=0)  # a smaller face (MTCNN box, shorter side) is not judged
+    min_confidence: float = Field(0.95, ge=0, le=1)  # nor one MTCNN is less sure of
+    min_track_faces: int = Field(2, ge=1)  # a video track with fewer judged faces is uncertain
     tta_flip: bool = False  # average each face's score with its mirror image's
     bootstrap: int = Field(1000, ge=0)  # resamples for the 95% intervals; 0 turns them off
     batch_size: int = Field(64, ge=1)

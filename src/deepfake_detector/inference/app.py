@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COLOURS = {"fake": (220, 40, 40), "real": (40, 170, 60)}
+COLOURS = {"fake": (220, 40, 40), "real": (40, 170, 60), "uncertain": (230, 160, 20)}
 HEADLINE = ("video_auc", "frame_auc", "video_eer", "video_log_loss")
 
 
@@ -82,6 +82,14 @@ def verdict_markdown(result: dict[str, Any]) -> str:
     if result["verdict"] == "no_face":
         return f"### No face found\nNothing to judge: no face was detected. (model: {by})"
     faces = len(result["faces"])
+    if result["verdict"] == "uncertain":
+        why = sorted({str(f.get("uncertain")) for f in result["faces"] if f.get("uncertain")})
+        why += sorted({str(t["uncertain"]) for t in result.get("tracks", []) if t.get("uncertain")})
+        return (
+            f"### Uncertain — no face here can be judged\n"
+            f"{faces} face(s): {'; '.join(why) or 'not judged'}; P(fake) {result['p_fake']:.2f} "
+            f"(threshold {result['threshold']:.2f}); model: {by}"
+        )
     target = (result.get("operating_point") or {}).get("target_fpr")
     point = f" (calls {target:.0%} of validation real faces fake)" if target else ""
     return (

@@ -23,7 +23,8 @@ import numpy as np
 from deepfake_detector.core.config import FacesParams, FramesParams
 from deepfake_detector.core.dag import INFERENCE_FILE
 from deepfake_detector.core.model_ref import ModelRef
-from deepfake_detector.inference.tracks import link_tracks, video_score
+from deepfake_detector.inference.tracks import Track, link_tracks, video_score
+from deepfake_detector.learning.abstention import CLOSE, Abstention, sharpness
 from deepfake_detector.learning.calibration import Calibration
 from deepfake_detector.sources.face_detection import (
     DETECT_BATCH,
@@ -56,6 +57,8 @@ class InferenceConfig:
     # What the model learnt from (face_sets.training_summary) and the study score of its recipe.
     training: dict[str, Any] = field(default_factory=dict)
     study: dict[str, Any] = field(default_factory=dict)
+    # When a face or a video is `uncertain`; the default never abstains (older models).
+    abstention: Abstention = field(default_factory=Abstention)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -68,6 +71,7 @@ class InferenceConfig:
             "tta_flip": self.tta_flip,
             "training": self.training,
             "study": self.study,
+            "abstention": self.abstention.to_dict(),
         }
 
     @classmethod
@@ -82,6 +86,7 @@ class InferenceConfig:
             tta_flip=bool(data.get("tta_flip", False)),
             training=data.get("training", {}),
             study=data.get("study", {}),
+            abstention=Abstention(**data.get("abstention", {})),
         )
 
     @classmethod
@@ -98,6 +103,8 @@ class FaceScore:
     confidence: float
     p_fake: float
     crop: np.ndarray = field(repr=False)
+    sharpness: float = float("inf")
+    uncertain: str | None = None  # why it is not judged (`abstention`), None when it is
 
 
 class Detector:
@@ -238,10 +245,13 @@ class Detector:
         """Crop and score faces already found in one RGB image."""
         crops = [self.crop(rgb, d) for d in detections]
         p = self.scores(crops)
-        return [
-            FaceScore(d.box, d.confidence, float(s), c)
-            for d, s, c in zip(detections, p, crops, strict=True)
-        ]
+        limits = self.config.abstention
+        out = []
+        for d, score, crop in zip(detections, p, crops, strict=True):
+            sharp = sharpness(crop)
+            why = limits.reason(float(score), min(d.box[2:]), d.confidence, sharp)
+            out.append(FaceScore(d.box, d.confidence, float(score), crop, sharp, why))
+        return out
 
     def label(self, p: float | None) -> str:
         """`fake`, `real`, or `no_face` when there is no score."""
@@ -249,20 +259,27 @@ class Detector:
             return "no_face"
         return "fake" if p >= self.threshold else "real"
 
+    def face_label(self, face: FaceScore) -> str:
+        """A face's own label: `uncertain` when it cannot be judged (`FaceScore.uncertain`)."""
+        return "uncertain" if face.uncertain else self.label(face.p_fake)
+
     def predict_image(self, rgb: np.ndarray) -> dict[str, Any]:
         """Verdict on one RGB image: fake when any face is fake; no_face without a face."""
         return self.predict_image_scored(self.score_image(rgb))
 
     def predict_image_scored(self, faces: list[FaceScore]) -> dict[str, Any]:
         """The image verdict for faces already scored (so callers can reuse the crops)."""
-        p = max((f.p_fake for f in faces), default=None)
+        judged = [f.p_fake for f in faces if not f.uncertain]
+        # Fake when a judged face is; uncertain when faces were found but none could be judged.
+        p = max(judged or [f.p_fake for f in faces], default=None)
+        verdict = self.label(p) if judged or not faces else "uncertain"
         return {
             "kind": "image",
-            "verdict": self.label(p),
+            "verdict": verdict,
             "p_fake": p,
             "threshold": self.threshold,
             "operating_point": self.operating_point,
-            "faces": [_face_json(f, self.label(f.p_fake)) for f in faces],
+            "faces": [_face_json(f, self.face_label(f)) for f in faces],
             "model": self.model_info(),
         }
 
@@ -287,10 +304,13 @@ class Detector:
                 timeline.append({"frame": index, "time_s": time_s, "p_fake": p})
         position = {index: n for n, (index, _) in enumerate(picked)}
         tracks, assignment = link_tracks([(position[i], f.box, f.p_fake) for i, _, f in found])
-        p = video_score(tracks)
+        labels = self._track_labels(tracks, [f for _, _, f in found], assignment)
+        certain = [t.p_fake for t in tracks if labels[t.track][0] != "uncertain"]
+        p = max(certain) if certain else video_score(tracks)
+        verdict = self.label(p) if certain or not tracks else "uncertain"
         return {
             "kind": "video",
-            "verdict": self.label(p),
+            "verdict": verdict,
             "p_fake": p,
             "threshold": self.threshold,
             "operating_point": self.operating_point,
@@ -299,15 +319,17 @@ class Detector:
             "fps": fps,
             "frames_without_face": sum(1 for t in timeline if t["p_fake"] is None),
             "faces": [
-                {**_face_json(f, self.label(f.p_fake)), "frame": i, "time_s": t, "track": track}
+                {**_face_json(f, self.face_label(f)), "frame": i, "time_s": t, "track": track}
                 for (i, t, f), track in zip(found, assignment, strict=True)
             ],
             "tracks": [
                 {
                     "track": t.track,
                     "p_fake": t.p_fake,
-                    "label": self.label(t.p_fake),
+                    "label": labels[t.track][0],
+                    **({"uncertain": labels[t.track][1]} if labels[t.track][1] else {}),
                     "faces": len(t.scores),
+                    "judged_faces": labels[t.track][2],
                     "first_frame": t.frames[0],
                     "last_frame": t.frames[-1],
                 }
@@ -316,6 +338,32 @@ class Detector:
             "timeline": timeline,
             "model": self.model_info(),
         }
+
+    def _track_labels(
+        self, tracks: list[Track], faces: list[FaceScore], assignment: list[int]
+    ) -> dict[int, tuple[str, str | None, int]]:
+        """Each track's label, why it is uncertain, and how many of its faces could be judged.
+
+        A track is judged on its faces of judgeable quality (size, detection confidence,
+        sharpness); with fewer than `min_track_faces` of them, or a mean score too close to the
+        threshold, it is uncertain. Its `p_fake` stays the mean over all its faces.
+        """
+        limits = self.config.abstention
+        out: dict[int, tuple[str, str | None, int]] = {}
+        for track in tracks:
+            mine = [f for f, t in zip(faces, assignment, strict=True) if t == track.track]
+            good = [
+                f.p_fake
+                for f in mine
+                if limits.quality_reason(min(f.box[2:]), f.confidence, f.sharpness) is None
+            ]
+            if len(good) < limits.min_track_faces:
+                out[track.track] = ("uncertain", f"{len(good)} judged face(s)", len(good))
+            elif limits.close(float(np.mean(good))):
+                out[track.track] = ("uncertain", CLOSE, len(good))
+            else:
+                out[track.track] = (self.label(track.p_fake), None, len(good))
+        return out
 
     def error_result(self, path: Path, message: str) -> dict[str, Any]:
         """The answer for an input that cannot be judged: verdict `error` and the reason."""
@@ -350,6 +398,7 @@ def _face_json(face: FaceScore, label: str) -> dict[str, Any]:
         "confidence": round(face.confidence, 5),
         "p_fake": face.p_fake,
         "label": label,
+        **({"uncertain": face.uncertain} if face.uncertain else {}),
     }
 
 

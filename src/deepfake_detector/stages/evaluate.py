@@ -6,10 +6,11 @@ import hashlib
 import json
 import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -33,6 +34,12 @@ from deepfake_detector.core.dag import (
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.inference.predict import Detector, InferenceConfig, ModelRef, score_files
 from deepfake_detector.inference.tracks import link_tracks, video_score
+from deepfake_detector.learning.abstention import (
+    Abstention,
+    fit_abstention,
+    risk_coverage,
+    sharpness,
+)
 from deepfake_detector.learning.calibration import Calibration, fit_calibration
 from deepfake_detector.learning.metrics import (
     EPS,
@@ -44,6 +51,7 @@ from deepfake_detector.learning.metrics import (
 )
 from deepfake_detector.learning.model import load_model
 from deepfake_detector.sources.face_sets import read_split
+from deepfake_detector.sources.images import read_image
 
 if TYPE_CHECKING:
     import keras
@@ -161,6 +169,8 @@ class Assessment:
     videos: pd.DataFrame
     metrics: dict[str, dict]
     warnings: list[str]
+    abstention: Abstention = field(default_factory=Abstention)
+    risk_coverage: list[dict[str, float]] = field(default_factory=list)
 
 
 def assess(
@@ -188,6 +198,30 @@ def assess(
         platt_scaling=params.calibrate,
     )
     test["p_fake"] = calibration.apply(test["p_raw"].to_numpy()) if len(test) else []
+    # "uncertain": limits fitted on the validation faces for the stated coverage.
+    size = detector.config.faces.crop_size
+    val_sharp = crop_sharpness(list(val["path"]), size)
+    test_sharp = crop_sharpness(list(test["path"]), size)
+    val_p = calibration.apply(val["p_raw"].to_numpy()) if len(val) else np.zeros(0)
+    abstention = fit_abstention(
+        val_p,
+        val_sharp,
+        calibration.threshold,
+        params.coverage,
+        params.blur_quantile,
+        params.min_face_px,
+        params.min_confidence,
+        params.min_track_faces,
+    )
+    risk = risk_coverage(
+        val_p,
+        val_sharp,
+        (test["label"] == "fake").to_numpy(int),
+        test["p_fake"].to_numpy(float) if len(test) else np.zeros(0),
+        test_sharp,
+        calibration.threshold,
+        params.blur_quantile,
+    )
     frames, videos = frame_scores(test), video_scores(test)
     metrics: dict[str, dict] = {}
     warnings = []
@@ -204,7 +238,18 @@ def assess(
         metrics[level] |= at_operating_point(y, table["p_fake"].to_numpy(float), calibration)
         if metrics[level]["n_fake"] in (0, len(y)):
             warnings.append(f"{level}: test split holds one class")
-    return Assessment(calibration, val, test, frames, videos, metrics, warnings)
+    return Assessment(calibration, val, test, frames, videos, metrics, warnings, abstention, risk)
+
+
+def crop_sharpness(paths: list[Path], size: int) -> np.ndarray:
+    """The sharpness (`abstention.sharpness`) of each crop file at the model's crop size."""
+    out = np.zeros(len(paths))
+    for i, path in enumerate(paths):
+        image = read_image(Path(path))
+        if image.shape[:2] != (size, size):
+            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        out[i] = sharpness(image)
+    return out
 
 
 def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
@@ -231,6 +276,9 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
         for level, table in {"frame": result.frames, "video": result.videos}.items()
     }
     metrics["operating_point"] = calibration.operating_point
+    metrics["abstention"] = result.abstention.to_dict()
+    # Per target coverage (fitted on validation): share answered, accuracy and FPR on test.
+    metrics["risk_coverage"] = {f"{r['target_coverage']:g}": r for r in result.risk_coverage}
     metrics["datasets"] = by_dataset(
         result.frames,
         calibration,
@@ -243,6 +291,7 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     config = replace(
         uncalibrated,
         calibration=calibration,
+        abstention=result.abstention,
         test_metrics=_clean(_summary(metrics)),
         training=what_it_learnt(params, table[table["split"] == "train"]),
         study=study_score(params, root),

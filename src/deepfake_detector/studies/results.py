@@ -66,6 +66,8 @@ def results_table(runs: pd.DataFrame) -> pd.DataFrame:
             "status": run["status"],
             **{header: run.get(f"params.{key}", "") or "" for key, header in SETTINGS.items()},
             "extra faces": ", ".join(sorted(set(_names(extra)))) or "none",
+            # Sets whose crops were cut again as MTCNN's box (`sources.recut`); none before.
+            "re-cut": ", ".join(sorted(set(_recut(extra)))) or "none",
             "candidates": ", ".join(_names(run.get(f"params.{study}.candidates", "") or "")),
             "val": _validation(run, study),
             "pooled frame AUC [95% CI]": (
@@ -90,6 +92,17 @@ def _names(logged: str) -> list[str]:
     import re
 
     return re.findall(r"'name': '([^']+)'", logged)
+
+
+def _recut(logged: str) -> list[str]:
+    """The names of the logged face sets that were re-cut."""
+    import re
+
+    return [
+        n
+        for n, on in re.findall(r"'name': '([^']+)'[^{}]*?'recut': (True|False)", logged)
+        if on == "True"
+    ]
 
 
 EARLIER = "<!-- earlier runs: kept as they are by study_results -->"
