@@ -144,6 +144,6 @@ def test_a_verdict_from_the_registry_never_imports_tensorflow(trained_project: P
     result = run([sys.executable, "-c", guard], trained_project, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(result.stdout.splitlines()[-1])
-    assert answer["verdict"] in ("real", "fake", "no_face")
+    assert answer["verdict"] in ("real", "fake", "uncertain", "no_face")
     assert answer["model"]["runtime"] == "litert"
     assert answer["model"]["name"] == "deepfake-detector" and answer["model"]["version"]

@@ -18,7 +18,14 @@ from conftest import (
     stages_run,
 )
 
-from deepfake_detector.core.dag import CONFUSIONS, CURVES, FIGURE_FILE, STAGES, STUDY_FIGURE
+from deepfake_detector.core.dag import (
+    CONFUSIONS,
+    CURVES,
+    FIGURE_FILE,
+    RELIABILITY_FILE,
+    STAGES,
+    STUDY_FIGURE,
+)
 from deepfake_detector.core.reports import read_report
 
 pytestmark = pytest.mark.slow
@@ -50,7 +57,15 @@ def test_first_repro_runs_every_stage_and_registers_a_champion(repro: tuple[Path
     assert registration["run"]["decision"] == "champion"
     assert registration["details"]["alias_uri"] == "models:/deepfake-detector@champion"
     metrics = json.loads((project / "models/evaluation/metrics.json").read_text())
-    assert set(metrics) == {"frame", "video", "datasets"}
+    assert set(metrics) == {
+        "frame",
+        "video",
+        "datasets",
+        "operating_point",
+        "abstention",
+        "risk_coverage",
+    }
+    assert metrics["operating_point"]["target_fpr"] == 0.05
     assert set(metrics["datasets"]) == {"demo"}  # the demo trains on its own data alone
     for key in ("auc", "ap", "eer", "log_loss", "accuracy", "confusion_matrix"):
         assert key in metrics["frame"] and key in metrics["video"]
@@ -124,8 +139,14 @@ def test_cropping_param_reruns_cropping_and_after(repro: tuple[Path, str]) -> No
     project, _ = repro
     output = run(["dvc", "exp", "run", "-S", "faces.margin=0.25"], project).stdout
     # New crops, same faces table (boxes do not depend on the margin): DVC re-runs what reads the
-    # crops and skips the split, whose only input did not change.
-    assert stages_run(output) == ["crop_faces", "train_model", "evaluate_model", "register_model"]
+    # crops, and the split, which joins other sets only when they frame faces like the own crops.
+    assert stages_run(output) == [
+        "crop_faces",
+        "split_dataset",
+        "train_model",
+        "evaluate_model",
+        "register_model",
+    ]
 
 
 def test_every_stage_run_again_from_scratch_gives_the_same_bytes(
@@ -189,7 +210,7 @@ def test_dvc_plots_show_draws_each_table_once_without_warnings(
             assert len(values) == rows > 0, title
         drawn += files
     # Every curve and confusion table is in exactly one plot; frame and video ROC share one.
-    assert sorted(drawn) == sorted((*CURVES, *CONFUSIONS))
+    assert sorted(drawn) == sorted((*CURVES, *CONFUSIONS, RELIABILITY_FILE))
     assert any(set(f) == {"roc_frame.csv", "roc_video.csv"} for *_, f in PLOTS)
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from conftest import REPO, SMALL_LOAO, make_project, run, shared_path, stages_run
 
+from deepfake_detector.core.config import CropGeometry
 from deepfake_detector.studies.protocols import (
     Fold,
     StudyError,
@@ -219,7 +220,7 @@ def test_both_studies_run_from_dvc_exp_run(faces_subset: Path, tmp_path: Path) -
     # The experiment's setting reached the study: the head, then one epoch of fine-tuning.
     assert folds["test_videos"].item() == 12 and folds["epochs"].item() == 2
     # Test videos were cropped the way the training crops were cut: without margin.
-    crops = project / "data" / "studies" / "sources" / "demo" / "faces_margin0"
+    crops = project / "data" / "studies" / "sources" / "demo" / "faces_box_margin0"
     assert (crops / "faces.csv").is_file()
     # The same experiment again: nothing to do.
     again = run(
@@ -340,7 +341,7 @@ def test_validation_self_blends_are_written_once_beside_their_source(tmp_path: P
         update={"studies": params.studies.model_copy(update={"work_dir": Path("work")})}
     )
     report = StageReport("t")
-    (out,) = add_self_blends([fold], params, tmp_path, 0.0, report)
+    (out,) = add_self_blends([fold], params, tmp_path, CropGeometry("box", 0.0), report)
     blends = out.val[out.val["video_id"].str.startswith(SELF_BLEND + ":")]
     assert len(blends) == 3 == report.counts["validation_self_blends"]
     assert set(blends["label"]) == {"fake"} and list(blends["group"]) == ["01", "01", "02"]
@@ -350,5 +351,5 @@ def test_validation_self_blends_are_written_once_beside_their_source(tmp_path: P
     first = np.asarray(Image.open(files[0]))
     source = np.asarray(Image.open(crops[0]).convert("RGB").resize((224, 224)))
     assert first.shape == (224, 224, 3) and np.abs(first.astype(int) - source).max() > 10
-    add_self_blends([fold], params, tmp_path, 0.0, StageReport("t"))
+    add_self_blends([fold], params, tmp_path, CropGeometry("box", 0.0), StageReport("t"))
     assert [f.stat().st_mtime_ns for f in files] == stamps

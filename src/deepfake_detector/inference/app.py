@@ -86,7 +86,7 @@ def verdict_markdown(result: dict[str, Any]) -> str:
         why = sorted({str(f.get("uncertain")) for f in result["faces"] if f.get("uncertain")})
         why += sorted({str(t["uncertain"]) for t in result.get("tracks", []) if t.get("uncertain")})
         return (
-            f"### Uncertain — no face here can be judged\n"
+            f"### Verdict: UNCERTAIN — no face here can be judged\n"
             f"{faces} face(s): {'; '.join(why) or 'not judged'}; P(fake) {result['p_fake']:.2f} "
             f"(threshold {result['threshold']:.2f}); model: {by}"
         )
