@@ -4,7 +4,8 @@ Inputs: a throw-away copy of the project with params.yaml's settings and
 `split.faces_dir: data/face_images` (the README's registered model): the DFD crops of
 `dfd/faces` imported as the own faces, and every set of `split.extra_faces` (DFDC, FaceForensics++
 and UTKFace crops, their roots pointed at the shared data). `import_faces` and `split_dataset`
-run first; then `train_model` and `evaluate_model` are timed as whole processes (start-up,
+run first (the split re-cuts every imported crop with MTCNN, `sources.recut`, into the copy's
+own cache); then `train_model` and `evaluate_model` are timed as whole processes (start-up,
 TensorFlow import, ImageNet weights, every face embedded, pseudo-fakes made, the head fitted;
 then every validation and test face scored with its mirror image). The baseline is the same
 recipe without the FaceForensics++ set (the data the registered model learnt from before).
