@@ -81,6 +81,15 @@ def test_alias_moves_only_to_a_better_version(registry: tuple[Params, Path]) -> 
     champion = current_champion("test-detector", "champion")
     assert champion.version == better["version"] and champion.score == pytest.approx(0.90)
 
+    # Better, but refused by the group gate: the alias stays, the version says why.
+    gap = "race Black: 30.0% of 40 held-out real faces called fake"
+    refused_version = _register(params, model, 0.95)
+    refused = decide_and_tag(params, refused_version, 0.95, refusal=gap)
+    assert refused["decision"] == "refused" and refused["refusal"] == gap
+    assert current_champion("test-detector", "champion").version == better["version"]
+    tags = MlflowClient().get_model_version("test-detector", refused_version).tags
+    assert tags["role"] == "refused" and tags["refusal"] == gap
+
 
 def test_champion_loads_as_keras_and_pyfunc(registry: tuple[Params, Path]) -> None:
     import base64
@@ -149,3 +158,63 @@ def test_description_quotes_each_dataset_and_each_held_out_dataset() -> None:
     assert "(1,495 frames)" in text
     assert "leave_one_dataset_out (another recipe than this one)" in text
     assert "dfd 0.860 [0.760, 0.950]; ffpp 0.600 [0.580, 0.620]" in text
+
+
+def _groups(race_fpr: float, n: int = 40) -> dict:
+    row = {"n": 100, "fpr": 0.05, "fpr_low": 0.02, "fpr_high": 0.1}
+    return {
+        "faces": 300,
+        "fpr": 0.05,
+        "age_band": {"20-39": row},
+        "gender": {"female": row, "male": row},
+        "race": {"White": row, "Black": row | {"n": n, "fpr": race_fpr}},
+    }
+
+
+def test_the_group_gate_refuses_a_planted_gap_and_says_which_group() -> None:
+    from deepfake_detector.core.config import RegistryParams
+    from deepfake_detector.stages.register import group_gate
+
+    gate = RegistryParams()  # at most twice the overall rate, groups of 20 faces or more
+    reason = group_gate({"groups": _groups(0.30)}, gate)
+    assert reason is not None and reason.startswith("race Black: 30.0% of 40")
+    assert "more than 2 times the 5.0%" in reason
+    assert group_gate({"groups": _groups(0.09)}, gate) is None  # within twice the rate
+    assert group_gate({"groups": _groups(0.30, n=10)}, gate) is None  # too few faces to judge
+    assert group_gate({"groups": _groups(0.30)}, RegistryParams(max_group_fpr_ratio=0)) is None
+    assert group_gate({}, gate) is None  # no labelled people: nothing to gate on
+
+
+def test_false_positive_rates_by_age_gender_and_race_of_held_out_people() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from deepfake_detector.sources.demographics import utkface_attributes
+    from deepfake_detector.stages.evaluate import group_rates
+
+    assert utkface_attributes("utkface:61_1_3_20170110220033115") == {
+        "age_band": "60+",
+        "gender": "female",
+        "race": "Indian",
+    }
+    assert utkface_attributes("dfdc_faces:abc") is None
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(200):
+        old = i % 2 == 0
+        # Old people's real faces are called fake (P >= 0.5) far more often than young ones'.
+        p = rng.uniform(0.3, 1.0) if old else rng.uniform(0.0, 0.55)
+        age = 70 if old else 25
+        rows.append(
+            {"video_id": f"utkface:{age}_{i % 2}_0_2017{i:04d}", "label": "real", "p_fake": p}
+        )
+    rows.append({"video_id": "dfdc_faces:x", "label": "real", "p_fake": 0.9})  # not labelled
+    rows.append({"video_id": "utkface:30_0_1_20170101", "label": "fake", "p_fake": 0.9})
+    groups = group_rates(pd.DataFrame(rows), 0.5, 500, 0)
+    assert groups["faces"] == 200
+    bands = groups["age_band"]
+    assert set(bands) == {"20-39", "60+"} and bands["60+"]["n"] == 100
+    assert bands["60+"]["fpr"] > 0.6 > 0.2 > bands["20-39"]["fpr"]
+    for row in bands.values():
+        assert row["fpr_low"] <= row["fpr"] <= row["fpr_high"]
+    assert set(groups["gender"]) == {"male", "female"} and set(groups["race"]) == {"White"}

@@ -286,6 +286,11 @@ class RegistryParams(Section):
     experiment: str = "deepfake-detection"
     model_name: str = "deepfake-detector"
     alias: str = "champion"
+    # The group gate: a version whose worst group (age band, gender, race; at least
+    # `min_group_faces` test faces) calls real faces fake more than this many times as often as
+    # all labelled people together never takes the alias (0: no gate).
+    max_group_fpr_ratio: float = Field(2.0, ge=0)
+    min_group_faces: int = Field(20, ge=1)
 
 
 class ScheduleParams(Section):

@@ -168,8 +168,11 @@ def describe_version(params: Params, version: str, description: str) -> None:
     MlflowClient().update_model_version(params.registry.model_name, version, description)
 
 
-def decide_and_tag(params: Params, version: str, score: float) -> dict[str, Any]:
-    """Move the alias to `version` only if it beats the current holder; tag the decision."""
+def decide_and_tag(
+    params: Params, version: str, score: float, refusal: str | None = None
+) -> dict[str, Any]:
+    """Move the alias to `version` only if it beats the current holder and nothing refuses it
+    (`refusal`, e.g. the group gate: the version is then `refused`, tagged with why)."""
     from mlflow import MlflowClient
 
     name, alias = params.registry.model_name, params.registry.alias
@@ -179,7 +182,10 @@ def decide_and_tag(params: Params, version: str, score: float) -> dict[str, Any]
     beats = math.isfinite(score) and (
         holder is None or not math.isfinite(holder.score) or round(score, 6) > holder.score
     )
-    decision = alias if beats else "challenger"
+    if refusal:
+        beats = False
+        client.set_model_version_tag(name, version, "refusal", refusal)
+    decision = alias if beats else "refused" if refusal else "challenger"
     client.set_model_version_tag(name, version, SELECTION_METRIC, f"{score:.6f}")
     client.set_model_version_tag(name, version, "role", decision)
     if holder is not None:
@@ -191,6 +197,7 @@ def decide_and_tag(params: Params, version: str, score: float) -> dict[str, Any]
         client.set_registered_model_alias(name, alias, version)
     return {
         "decision": decision,
+        **({"refusal": refusal} if refusal else {}),
         "version": version,
         SELECTION_METRIC: score,
         "previous_champion": None if holder is None else holder.version,

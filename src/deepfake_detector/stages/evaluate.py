@@ -50,6 +50,7 @@ from deepfake_detector.learning.metrics import (
     reliability_bins,
 )
 from deepfake_detector.learning.model import load_model
+from deepfake_detector.sources.demographics import ATTRIBUTES, utkface_attributes
 from deepfake_detector.sources.face_sets import read_split
 from deepfake_detector.sources.images import read_image
 
@@ -277,6 +278,11 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     }
     metrics["operating_point"] = calibration.operating_point
     metrics["abstention"] = result.abstention.to_dict()
+    groups = group_rates(
+        result.frames, calibration.threshold, params.evaluate.bootstrap, params.split.seed
+    )
+    if groups:
+        metrics["groups"] = groups
     # Per target coverage (fitted on validation): share answered, accuracy and FPR on test.
     metrics["risk_coverage"] = {f"{r['target_coverage']:g}": r for r in result.risk_coverage}
     metrics["datasets"] = by_dataset(
@@ -326,6 +332,36 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     report.details["study"] = config.study
     report.details["frame_auc"] = metrics["frame"]["auc"]
     return report.finish(out_dir)
+
+
+def group_rates(
+    frames: pd.DataFrame, threshold: float, n_resamples: int, seed: int
+) -> dict[str, Any]:
+    """False-positive rate on the test side's real faces of labelled people (UTKFace's names:
+    `demographics`) by age band, gender and race, each with a 95% bootstrap interval over the
+    group's faces; empty when no test face is labelled."""
+    reals = frames[frames["label"] == "real"]
+    labels = [utkface_attributes(v) for v in reals["video_id"].astype(str)]
+    known = [i for i, a in enumerate(labels) if a is not None]
+    if not known:
+        return {}
+    called = reals["p_fake"].to_numpy(float)[known] >= threshold
+    people = pd.DataFrame([labels[i] for i in known])
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {"faces": len(known), "fpr": float(called.mean())}
+    for attribute in ATTRIBUTES:
+        rows = {}
+        for value, where in people.groupby(attribute).indices.items():
+            mine = called[where]
+            draws = rng.choice(mine, (n_resamples, len(mine))).mean(axis=1) if n_resamples else []
+            rows[str(value)] = {
+                "n": int(len(mine)),
+                "fpr": float(mine.mean()),
+                "fpr_low": float(np.quantile(draws, 0.025)) if len(draws) else math.nan,
+                "fpr_high": float(np.quantile(draws, 0.975)) if len(draws) else math.nan,
+            }
+        out[attribute] = rows
+    return out
 
 
 def dataset_names(table: pd.DataFrame, own: str) -> pd.Series:

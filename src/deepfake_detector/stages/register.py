@@ -6,11 +6,12 @@ import json
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from deepfake_detector.core import cache_keys
-from deepfake_detector.core.config import Params
+from deepfake_detector.core.config import Params, RegistryParams
 from deepfake_detector.core.dag import (
     HISTORY_FILE,
     INFERENCE_FILE,
@@ -29,6 +30,7 @@ from deepfake_detector.core.tracking import (
     log_training_run,
 )
 from deepfake_detector.inference import pyfunc
+from deepfake_detector.sources.demographics import ATTRIBUTES
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,10 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
         },
     )
     describe_version(params, logged.version, model_description(metrics, inference))
-    decision = decide_and_tag(params, logged.version, score)
+    refusal = group_gate(metrics, params.registry)
+    if refusal:
+        log.warning("register_model: the group gate refuses the alias: %s", refusal)
+    decision = decide_and_tag(params, logged.version, score, refusal)
     # What was put forward follows from the inputs; what the registry made of it (the version,
     # the run, the decision against the champion of the day) is this run's own fact.
     report.details["model_sha256"] = file_sha256(model_dir / MODEL_FILE)
@@ -76,6 +81,33 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
     report.count("registered_versions")
     log.info("register_model: version %s -> %s", logged.version, decision["decision"])
     return report.finish(root / params.paths.registration_dir)
+
+
+def group_gate(metrics: dict[str, Any], registry: RegistryParams) -> str | None:
+    """Why a version may not take the alias: its worst group (age band, gender or race, with at
+    least `min_group_faces` held-out real faces) called real faces fake more than
+    `max_group_fpr_ratio` times as often as all labelled people together; None when it may."""
+    groups = metrics.get("groups") or {}
+    ratio = registry.max_group_fpr_ratio
+    if not groups or ratio <= 0:
+        return None
+    rows = [
+        (attribute, value, row)
+        for attribute in ATTRIBUTES
+        for value, row in (groups.get(attribute) or {}).items()
+        if row["n"] >= registry.min_group_faces
+    ]
+    if not rows:
+        return None
+    attribute, value, worst = max(rows, key=lambda r: r[2]["fpr"])
+    overall = float(groups["fpr"])
+    if worst["fpr"] <= ratio * overall:
+        return None
+    return (
+        f"{attribute} {value}: {worst['fpr']:.1%} of {worst['n']} held-out real faces called "
+        f"fake, more than {ratio:g} times the {overall:.1%} of all {groups['faces']} labelled "
+        "people (registry.max_group_fpr_ratio)"
+    )
 
 
 def _interval(m: dict, key: str = "auc") -> str:
