@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -79,11 +80,13 @@ def git_commit(root: Path = Path(".")) -> str:
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:
-    """Nested dicts to dotted keys, for MLflow params and metrics."""
+    """Nested dicts to dotted keys, for MLflow params and metrics; a character MLflow refuses
+    in a name (the `+` of the age band `60+`) becomes `_`."""
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, inner in value.items():
-            out.update(flatten(f"{prefix}.{key}" if prefix else str(key), inner))
+            name = re.sub(r"[^\w\-. :/]", "_", str(key))
+            out.update(flatten(f"{prefix}.{name}" if prefix else name, inner))
         return out
     return {prefix: value}
 

@@ -84,9 +84,10 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
 
 
 def group_gate(metrics: dict[str, Any], registry: RegistryParams) -> str | None:
-    """Why a version may not take the alias: its worst group (age band, gender or race, with at
-    least `min_group_faces` held-out real faces) called real faces fake more than
-    `max_group_fpr_ratio` times as often as all labelled people together; None when it may."""
+    """Why a version may not take the alias: a group (age band, gender or race, with at least
+    `min_group_faces` held-out real faces) called real faces fake more than
+    `max_group_fpr_ratio` times as often as all labelled people together, its whole 95%
+    interval above that line (one false alarm in twenty faces is not a gap); None when it may."""
     groups = metrics.get("groups") or {}
     ratio = registry.max_group_fpr_ratio
     if not groups or ratio <= 0:
@@ -99,14 +100,19 @@ def group_gate(metrics: dict[str, Any], registry: RegistryParams) -> str | None:
     ]
     if not rows:
         return None
-    attribute, value, worst = max(rows, key=lambda r: r[2]["fpr"])
     overall = float(groups["fpr"])
-    if worst["fpr"] <= ratio * overall:
+
+    def low(row: dict[str, Any]) -> float:
+        bound = row.get("fpr_low")
+        return float(row["fpr"]) if bound is None or math.isnan(float(bound)) else float(bound)
+
+    attribute, value, worst = max(rows, key=lambda r: (low(r[2]), r[2]["fpr"]))
+    if low(worst) <= ratio * overall:
         return None
     return (
         f"{attribute} {value}: {worst['fpr']:.1%} of {worst['n']} held-out real faces called "
-        f"fake, more than {ratio:g} times the {overall:.1%} of all {groups['faces']} labelled "
-        "people (registry.max_group_fpr_ratio)"
+        f"fake (95% interval from {low(worst):.1%}), more than {ratio:g} times the "
+        f"{overall:.1%} of all {groups['faces']} labelled people (registry.max_group_fpr_ratio)"
     )
 
 
