@@ -350,13 +350,12 @@ class Detector:
         """
         limits = self.config.abstention
         out: dict[int, tuple[str, str | None, int]] = {}
+        judgeable: dict[int, list[float]] = {t.track: [] for t in tracks}
+        for face, track_id in zip(faces, assignment, strict=True):
+            if limits.quality_reason(min(face.box[2:]), face.confidence, face.sharpness) is None:
+                judgeable[track_id].append(face.p_fake)
         for track in tracks:
-            mine = [f for f, t in zip(faces, assignment, strict=True) if t == track.track]
-            good = [
-                f.p_fake
-                for f in mine
-                if limits.quality_reason(min(f.box[2:]), f.confidence, f.sharpness) is None
-            ]
+            good = judgeable[track.track]
             if len(good) < limits.min_track_faces:
                 out[track.track] = ("uncertain", f"{len(good)} judged face(s)", len(good))
             elif limits.close(float(np.mean(good))):
@@ -466,8 +465,23 @@ CHUNK = 256  # face crops read and scored at a time
 
 def score_files(detector: Detector, files: list[Path]) -> np.ndarray:
     """Uncalibrated P(fake) of face-crop files, through the one inference path."""
-    out = []
+    return score_crop_files(detector, files)[0]
+
+
+def score_crop_files(detector: Detector, files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """Uncalibrated P(fake) of face-crop files and the sharpness of each crop at the model's
+    crop size (as prediction measures a face it cuts: `abstention.sharpness`), one read each;
+    an unreadable file is left out of both."""
+    size = detector.config.faces.crop_size
+    scores, sharp = [], []
     for start in range(0, len(files), CHUNK):
-        crops = [read_rgb(f) for f in files[start : start + CHUNK]]
-        out.append(detector.raw_scores([c for c in crops if c is not None]))
-    return np.concatenate(out) if out else np.zeros(0)
+        crops = [c for c in (read_rgb(f) for f in files[start : start + CHUNK]) if c is not None]
+        scores.append(detector.raw_scores(crops))
+        sharp += [sharpness(_at_size(c, size)) for c in crops]
+    return (np.concatenate(scores) if scores else np.zeros(0)), np.asarray(sharp, dtype=float)
+
+
+def _at_size(crop: np.ndarray, size: int) -> np.ndarray:
+    if crop.shape[:2] == (size, size):
+        return crop
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)

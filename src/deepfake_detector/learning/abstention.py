@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, replace
 import cv2
 import numpy as np
 
-EPS = 1e-6
 BLUR = "blurred"
 SMALL = "small face"
 UNSURE = "unsure detection"

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 import pandas as pd
 
@@ -32,13 +31,17 @@ from deepfake_detector.core.dag import (
     VIDEO_PREDICTIONS_FILE,
 )
 from deepfake_detector.core.reports import StageReport
-from deepfake_detector.inference.predict import Detector, InferenceConfig, ModelRef, score_files
+from deepfake_detector.inference.predict import (
+    Detector,
+    InferenceConfig,
+    ModelRef,
+    score_crop_files,
+)
 from deepfake_detector.inference.tracks import link_tracks, video_score
 from deepfake_detector.learning.abstention import (
     Abstention,
     fit_abstention,
     risk_coverage,
-    sharpness,
 )
 from deepfake_detector.learning.calibration import Calibration, fit_calibration
 from deepfake_detector.learning.metrics import (
@@ -52,7 +55,6 @@ from deepfake_detector.learning.metrics import (
 from deepfake_detector.learning.model import load_model
 from deepfake_detector.sources.demographics import ATTRIBUTES, utkface_attributes
 from deepfake_detector.sources.face_sets import read_split
-from deepfake_detector.sources.images import read_image
 
 if TYPE_CHECKING:
     import keras
@@ -187,8 +189,8 @@ def assess(
     Frame-level intervals resample whole videos; video-level ones resample videos.
     """
     val, test = val.copy(), test.copy()
-    val["p_raw"] = score_files(detector, list(val["path"]))
-    test["p_raw"] = score_files(detector, list(test["path"]))
+    val["p_raw"], val_sharp = score_crop_files(detector, list(val["path"]))
+    test["p_raw"], test_sharp = score_crop_files(detector, list(test["path"]))
     val_frames = frame_scores(val.assign(p_fake=val["p_raw"]))
     calibration = fit_calibration(
         (val_frames["label"] == "fake").to_numpy(int),
@@ -200,9 +202,6 @@ def assess(
     )
     test["p_fake"] = calibration.apply(test["p_raw"].to_numpy()) if len(test) else []
     # "uncertain": limits fitted on the validation faces for the stated coverage.
-    size = detector.config.faces.crop_size
-    val_sharp = crop_sharpness(list(val["path"]), size)
-    test_sharp = crop_sharpness(list(test["path"]), size)
     val_p = calibration.apply(val["p_raw"].to_numpy()) if len(val) else np.zeros(0)
     abstention = fit_abstention(
         val_p,
@@ -240,17 +239,6 @@ def assess(
         if metrics[level]["n_fake"] in (0, len(y)):
             warnings.append(f"{level}: test split holds one class")
     return Assessment(calibration, val, test, frames, videos, metrics, warnings, abstention, risk)
-
-
-def crop_sharpness(paths: list[Path], size: int) -> np.ndarray:
-    """The sharpness (`abstention.sharpness`) of each crop file at the model's crop size."""
-    out = np.zeros(len(paths))
-    for i, path in enumerate(paths):
-        image = read_image(Path(path))
-        if image.shape[:2] != (size, size):
-            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-        out[i] = sharpness(image)
-    return out
 
 
 def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:

@@ -348,7 +348,9 @@ def face_set_source(face_set: FaceSetParams, params: Params, root: Path) -> pd.D
 def source_geometry(source: StudySource, params: Params) -> CropGeometry:
     """How a source's crops frame the face (test videos are cropped the same way)."""
     if source.face_set is not None:
-        return CropGeometry("box", source.face_set.margin)
+        from deepfake_detector.sources.face_sets import face_set_geometry
+
+        return face_set_geometry(source.face_set)
     if source.faces is not None:
         return crop_geometry(params, Path(source.faces).parent)
     return CropGeometry(params.faces.shape, params.faces.margin)
