@@ -124,7 +124,7 @@ browser:  ## install Debian's chromium and chromedriver (screenshots and their t
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-screenshot: setup-dev  ## docs/app.png: the app with a result, in headless Chromium (after `make demo`)
+screenshot: setup-dev  ## docs/app.png and docs/model_card.png: the app, in headless Chromium (after `make demo`)
 	bash docs/screenshot.sh
 
 metrics: setup  ## show test metrics and plots

@@ -1,9 +1,11 @@
 """Screenshot of the running app with a result, taken in headless Chromium (Debian's package).
 
-    python docs/screenshot.py http://127.0.0.1:7860 path/to/image.jpg docs/app.png
+    python docs/screenshot.py http://127.0.0.1:7860 path/to/image.jpg docs/app.png \
+        [--card docs/model_card.png]
 
 Uploads the image in the Image tab, presses "Analyse image", waits for the verdict and saves a
-PNG of the page. Prints the verdict line it saw (the tests check it).
+PNG of the page. Prints the verdict line it saw (the tests check it). With `--card`, also opens
+the "Model card" tab and saves a PNG of it.
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ def browser(profile: str) -> webdriver.Chrome:
     return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
 
 
-def screenshot(url: str, image: Path, out: Path, timeout: float = 120) -> str:
-    """Analyse `image` in the app at `url`; save the page to `out`; return the verdict text."""
+def screenshot(
+    url: str, image: Path, out: Path, card: Path | None = None, timeout: float = 120
+) -> str:
+    """Analyse `image` in the app at `url`; save the page to `out` (and the model card tab to
+    `card`); return the verdict text."""
     with tempfile.TemporaryDirectory() as profile:
         driver = browser(profile)
         try:
@@ -59,6 +64,15 @@ def screenshot(url: str, image: Path, out: Path, timeout: float = 120) -> str:
             time.sleep(2)  # the annotated picture and heat maps render after the text
             out.parent.mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(out))
+            if card is not None:
+                tab = wait.until(ec.element_to_be_clickable(
+                    (By.XPATH, "//button[@role='tab' and contains(., 'Model card')]")))  # fmt: skip
+                tab.click()
+                wait.until(lambda d: any("Intended use" in h.text
+                                         for h in d.find_elements(By.TAG_NAME, "h2")))  # fmt: skip
+                time.sleep(1)
+                driver.execute_script("window.scrollTo(0, 0)")
+                driver.save_screenshot(str(card))
             return verdict
         finally:
             driver.quit()
@@ -69,8 +83,9 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("image", type=Path)
     parser.add_argument("out", type=Path)
+    parser.add_argument("--card", type=Path, help="also a PNG of the Model card tab")
     args = parser.parse_args()
-    print(screenshot(args.url, args.image, args.out))
+    print(screenshot(args.url, args.image, args.out, args.card))
     sys.exit(0)
 
 

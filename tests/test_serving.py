@@ -142,20 +142,61 @@ def test_gradio_app_driven_by_gradio_client(
     assert len(line["data"]) == result["frames_sampled"] - result["frames_without_face"]
 
 
+def test_the_champions_card_is_the_same_in_the_cli_in_mlflow_and_in_the_app(
+    app_url: str, trained_project: Path
+) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    text = run(["deepfake", "card"], trained_project).stdout  # models:/NAME@ALIAS of params
+    card = json.loads(run(["deepfake", "card", "--json"], trained_project).stdout)
+    assert text.startswith("# Model card: deepfake-detector v")
+    assert "**Demo model.**" in text and card["demo"] is True
+    for section in (
+        "Intended use",
+        "Out of scope",
+        "Training data",
+        "Test results",
+        "Calibration",
+        "Error rates by group",
+        "Uncertain answers",
+        "Studies",
+        "Data versions (DVC)",
+    ):
+        assert f"## {section}" in text
+    version = text.split(" v", 1)[1].split()[0]
+    assert card["model"]["git_commit"] and card["model"]["data_versions"]["data/demo"]
+    # MLflow: the version's artifacts hold the card, and its description points to it.
+    mlflow.set_tracking_uri(f"sqlite:///{trained_project}/mlruns/mlflow.db")
+    uri = f"models:/deepfake-detector/{version}"
+    stored = Path(mlflow.artifacts.download_artifacts(f"{uri}/model_card.md")).read_text()
+    body = stored[stored.index("## Intended use") :]
+    assert text.rstrip().endswith(body.rstrip())
+    described = MlflowClient().get_model_version("deepfake-detector", version).description
+    assert f"`{uri}/model_card.md`" in described and "deepfake card" in described
+    # The app: a "Model card" tab with the same text.
+    config = requests.get(f"{app_url}config", timeout=30).json()
+    shown = [c["props"].get("value") for c in config["components"] if c["type"] == "markdown"]
+    assert any(isinstance(v, str) and body.rstrip() in v for v in shown)
+    tabs = [c["props"].get("label") for c in config["components"] if c["type"] == "tabitem"]
+    assert "Model card" in tabs
+
+
 def test_screenshot_of_the_app_with_a_result(app_url: str, tmp_path: Path) -> None:
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         pytest.skip("needs Debian's chromium and chromium-driver (`make browser`)")
-    shot = tmp_path / "app.png"
+    shot, card = tmp_path / "app.png", tmp_path / "card.png"
     image = save_rgb(tmp_path / "one.jpg", one_face())
+    script = str(REPO / "docs/screenshot.py")
     out = subprocess.run(
-        [sys.executable, str(REPO / "docs/screenshot.py"), app_url, str(image), str(shot)],
+        [sys.executable, script, app_url, str(image), str(shot), "--card", str(card)],
         capture_output=True,
         text=True,
         timeout=180,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("Verdict:"), out.stdout
-    assert shot.stat().st_size > 20_000
+    assert shot.stat().st_size > 20_000 and card.stat().st_size > 20_000
 
 
 def test_mlflow_models_serve_answers_invocations(trained_project: Path, tmp_path: Path) -> None:

@@ -410,12 +410,15 @@ def serve_app(
     with _guarded("app", lock=False):
         check_port_free(host, port)  # before the model loads and Gradio is imported
     from deepfake_detector.inference.app import build_app, demo_examples
+    from deepfake_detector.inference.model_card import card_markdown
 
     with _guarded("app", lock=False):
         detector = _detector(model, config, params, runtime.value)
         settings = load_params(params)
+        card = _card_of_folder(detector.folder, settings) if detector.folder else None
+        card_text = None if card is None else card_markdown(card, detector.ref)
     images, videos = demo_examples(settings.paths.frames_dir, settings.paths.demo_dir)
-    demo = build_app(detector, images, videos)
+    demo = build_app(detector, images, videos, card_text)
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     demo.launch(
         server_name=host,
@@ -424,6 +427,57 @@ def serve_app(
         show_error=False,
         footer_links=["api"],
     )
+
+
+def _card_of_folder(folder: Path, settings: Params) -> dict | None:
+    """The model card a model folder carries; for the workspace's own trained model (never
+    registered) the card `register_model` would write, built from its evaluation; else None."""
+    from deepfake_detector.inference.model_card import read_card
+
+    card = read_card(folder)
+    if card is None and folder.resolve() == Path(settings.paths.model_dir).resolve():
+        from deepfake_detector.stages.register import workspace_card
+
+        card = workspace_card(settings)
+    return card
+
+
+@app.command()
+def card(
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            help="Registry URI (models:/NAME@ALIAS, models:/NAME/VERSION) or a model folder "
+            "(default: the registry's alias in params, e.g. models:/deepfake-detector@champion)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The card as JSON.")] = False,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """A model's card: intended use, training data, test results, error rates by group."""
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    from deepfake_detector.core.model_ref import ModelRef
+    from deepfake_detector.inference.model_card import card_markdown
+
+    with _guarded("card", lock=False):
+        settings = load_params(params)
+        uri = model or f"models:/{settings.registry.model_name}@{settings.registry.alias}"
+        tracking = _check_model_exists(uri, params)
+        if tracking is not None:
+            from deepfake_detector.inference.registry_lookup import resolve
+
+            folder, ref = resolve(uri, tracking)
+        else:
+            path = Path(uri)
+            folder, ref = (path if path.is_dir() else path.parent), ModelRef(uri)
+        found = _card_of_folder(folder, settings)
+        if found is None:
+            raise UserError(
+                f"{uri} has no model card (a version registered before cards were written, "
+                "or a model file alone): register it again with `deepfake register_model`"
+            )
+    typer.echo(json.dumps(found, indent=2) if as_json else card_markdown(found, ref))
 
 
 @app.command(name="rest")

@@ -291,6 +291,9 @@ class RegistryParams(Section):
     # all labelled people together never takes the alias (0: no gate).
     max_group_fpr_ratio: float = Field(2.0, ge=0)
     min_group_faces: int = Field(20, ge=1)
+    # The terms each training dataset may be used under, by dataset name: the model card's
+    # training data table (a dataset left out reads "not stated").
+    data_terms: dict[str, str] = Field(default_factory=dict)
 
 
 class ScheduleParams(Section):

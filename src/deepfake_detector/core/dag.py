@@ -47,6 +47,8 @@ FIGURE_FILE = "evaluation.png"
 CURVES = ("roc_frame.csv", "roc_video.csv", "pr_frame.csv", "pr_video.csv")
 CONFUSIONS = ("confusion_frame.csv", "confusion_video.csv")  # one row per item: actual, predicted
 RELIABILITY_FILE = "reliability_frame.csv"  # per bin of P(fake): mean predicted, share fake
+CARD_JSON = "model_card.json"  # a registered version's model card, in its artifacts
+CARD_MARKDOWN = "model_card.md"
 # A study's report folder.
 STUDY_REPORT = "report.md"
 STUDY_FOLDS = "folds.csv"

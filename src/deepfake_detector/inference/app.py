@@ -234,10 +234,22 @@ def use_atomic_image_cache() -> None:
     processing_utils.save_pil_to_cache = save_pil_to_cache_once
 
 
+NO_CARD = (
+    "No model card for this model: a card is written into every version `register_model` "
+    "registers (`deepfake card` prints it)."
+)
+
+
 def build_app(
-    detector: Detector, image_examples: list[str], video_examples: list[str]
+    detector: Detector,
+    image_examples: list[str],
+    video_examples: list[str],
+    card: str | None = None,
 ) -> gr.Blocks:
-    """The Blocks app with an Image and a Video tab and named API endpoints."""
+    """The Blocks app with an Image, a Video and a Model card tab and named API endpoints.
+
+    `card`: the model card as Markdown (`inference.model_card`); by default the one in the
+    model's folder."""
     import gradio as gr
 
     use_atomic_image_cache()
@@ -298,7 +310,17 @@ def build_app(
                 [video_verdict, video_tracks, video_plot, video_json],
                 api_name="predict_video",
             )
+        with gr.Tab("Model card"):
+            gr.Markdown(card if card is not None else folder_card(detector))
     return demo
+
+
+def folder_card(detector: Detector) -> str:
+    """The card in the detector's model folder as Markdown, or why there is none."""
+    from deepfake_detector.inference.model_card import card_markdown, read_card
+
+    card = read_card(detector.folder) if detector.folder is not None else None
+    return NO_CARD if card is None else card_markdown(card, detector.ref)
 
 
 def demo_examples(frames_dir: Path, demo_dir: Path) -> tuple[list[str], list[str]]:

@@ -124,6 +124,7 @@ class Detector:
         *,
         lite_dir: Path | None = None,
         keras_path: Path | None = None,
+        folder: Path | None = None,
     ) -> None:
         if model is None and lite_dir is None:
             raise ValueError("a Detector needs a Keras model or a folder of LiteRT files")
@@ -133,6 +134,7 @@ class Detector:
         self.ref = ref
         self.lite_dir = lite_dir
         self.keras_path = keras_path
+        self.folder = folder  # the model's folder: its inference settings, its model card
         self.runtime = "litert" if lite_dir is not None else "tensorflow"
 
     @property
@@ -450,14 +452,14 @@ def _detector(
     lite = beside / LITE_DIR
     settings = InferenceConfig.read(config)
     if runtime != "tensorflow" and has_lite_files(lite):
-        return Detector(None, settings, ref, lite_dir=lite, keras_path=keras_path)
+        return Detector(None, settings, ref, lite_dir=lite, keras_path=keras_path, folder=beside)
     if runtime == "litert":
         raise FileNotFoundError(f"no LiteRT files for {keras_path} (looked in {lite})")
     if not keras_path.is_file():
         raise FileNotFoundError(f"no model at {keras_path}")
     from deepfake_detector.learning.model import load_model
 
-    return Detector(load_model(keras_path), settings, ref, keras_path=keras_path)
+    return Detector(load_model(keras_path), settings, ref, keras_path=keras_path, folder=beside)
 
 
 CHUNK = 256  # face crops read and scored at a time

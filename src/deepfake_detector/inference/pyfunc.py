@@ -84,8 +84,10 @@ def save_model(
     code_paths: list[str] | None = None,
     signature: Any = None,
     input_example: Any = None,
+    card: dict[str, Any] | None = None,
 ) -> None:
-    """Write the model directory: Keras flavour, inference settings, and this module as loader."""
+    """Write the model directory: Keras flavour, inference settings, model card (JSON and
+    Markdown, when given), and this module as loader."""
     import mlflow.keras
     from mlflow.models import Model
 
@@ -115,6 +117,10 @@ def save_model(
             ignore=shutil.ignore_patterns("__pycache__"),
         )
     (Path(path) / INFERENCE_FILE).write_text(json.dumps(inference, indent=2))
+    if card is not None:
+        from deepfake_detector.inference.model_card import write_card
+
+        write_card(Path(path), card)
     # The light runtime's files: verdicts from this version need LiteRT, not TensorFlow.
     write_lite_files(
         keras_model,
@@ -134,8 +140,14 @@ def save_model(
     mlflow_model.save(str(Path(path) / "MLmodel"))
 
 
-def log_model(params: Params, model_path: Path, inference: dict[str, Any]) -> str:
-    """Log the model in this flavour to the active MLflow run, register it; the new version."""
+def log_model(
+    params: Params,
+    model_path: Path,
+    inference: dict[str, Any],
+    card: dict[str, Any] | None = None,
+) -> str:
+    """Log the model in this flavour (with its model card) to the active MLflow run, register
+    it; the new version."""
     from mlflow.models import Model
 
     from deepfake_detector.learning.model import load_model
@@ -151,6 +163,7 @@ def log_model(params: Params, model_path: Path, inference: dict[str, Any]) -> st
         code_paths=[str(Path(__file__).parents[1])],
         signature=signature(),
         input_example=input_example(),
+        card=card,
     )
     return str(info.registered_model_version)
 

@@ -275,6 +275,7 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     metrics["risk_coverage"] = {f"{r['target_coverage']:g}": r for r in result.risk_coverage}
     metrics["datasets"] = by_dataset(
         result.frames,
+        result.videos,
         calibration,
         own_dataset(params),
         params.evaluate.bootstrap,
@@ -371,13 +372,22 @@ def at_operating_point(
 
 
 def by_dataset(
-    frames: pd.DataFrame, calibration: Calibration, own: str, n_resamples: int, seed: int
+    frames: pd.DataFrame,
+    videos: pd.DataFrame,
+    calibration: Calibration,
+    own: str,
+    n_resamples: int,
+    seed: int,
 ) -> dict[str, dict[str, Any]]:
     """Per dataset on the test side: frame-level AUC (95% interval over whole videos) and
-    accuracy where it holds both labels, and everywhere the false-positive and true-positive
-    rates at the operating point and the calibration error."""
+    accuracy, and video-level AUC (interval over videos), where it holds both labels; and
+    everywhere the false-positive and true-positive rates at the operating point and the
+    calibration error."""
+    datasets = dataset_names(frames, own)
+    video_dataset = datasets.groupby(frames["video_id"].astype(str)).first()
+    of_video = videos["video_id"].astype(str).map(video_dataset)
     out = {}
-    for name, part in frames.groupby(dataset_names(frames, own), sort=True):
+    for name, part in frames.groupby(datasets, sort=True):
         y = (part["label"] == "fake").to_numpy(int)
         p = part["p_fake"].to_numpy(float)
         row: dict[str, Any] = {"n": int(len(y)), "n_fake": int(y.sum())}
@@ -391,6 +401,18 @@ def by_dataset(
                 seed=seed,
             )
             row |= {k: m[k] for k in ("auc", "auc_low", "auc_high", "accuracy")}
+        clips = videos[of_video == name]
+        yv = (clips["label"] == "fake").to_numpy(int)
+        row["n_videos"] = int(len(yv))
+        if len(np.unique(yv)) == 2:
+            m = metrics_with_intervals(
+                yv,
+                clips["p_fake"].to_numpy(float),
+                calibration.threshold,
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+            row |= {f"video_{k}": m[k] for k in ("auc", "auc_low", "auc_high")}
         out[str(name)] = row | at_operating_point(y, p, calibration)
     return out
 

@@ -10,9 +10,12 @@ from typing import Any
 
 import pandas as pd
 
+from deepfake_detector import __version__
 from deepfake_detector.core import cache_keys
 from deepfake_detector.core.config import Params, RegistryParams
 from deepfake_detector.core.dag import (
+    CARD_JSON,
+    CARD_MARKDOWN,
     HISTORY_FILE,
     INFERENCE_FILE,
     METRICS_FILE,
@@ -30,6 +33,12 @@ from deepfake_detector.core.tracking import (
     log_training_run,
 )
 from deepfake_detector.inference import pyfunc
+from deepfake_detector.inference.model_card import (
+    build_card,
+    data_versions,
+    interval,
+    study_lines,
+)
 from deepfake_detector.sources.demographics import ATTRIBUTES
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,8 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
     score = float("nan") if score is None else float(score)
     inference = json.loads((eval_dir / INFERENCE_FILE).read_text())
     experiment_id = connect(params, root)
+    card = workspace_card(params, root)
+    commit, split_sha = card["model"]["git_commit"], card["model"]["split_sha256"]
     artifacts = sorted(p for p in eval_dir.iterdir() if p.suffix in {".png", ".json", ".csv"})
     artifacts += [model_dir / HISTORY_FILE, model_dir / REPORT_NAME, run_log_path(model_dir)]
     logged = log_training_run(
@@ -60,27 +71,47 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
         history=history,
         test_metrics=metrics,
         artifacts=[p for p in artifacts if p.exists()],
-        log_model=lambda: pyfunc.log_model(params, model_dir / MODEL_FILE, inference),
+        log_model=lambda: pyfunc.log_model(params, model_dir / MODEL_FILE, inference, card),
         tags={
-            "git_commit": git_commit(root),
-            "data_version": file_sha256(root / params.paths.split_dir / SPLIT_FILE)[:16],
+            "git_commit": commit,
+            "data_version": split_sha[:16],
             "manifest": str(params.download.manifest),
         },
     )
-    describe_version(params, logged.version, model_description(metrics, inference))
+    card_uri = f"models:/{params.registry.model_name}/{logged.version}"
+    describe_version(params, logged.version, model_description(metrics, inference, card_uri))
     refusal = group_gate(metrics, params.registry)
     if refusal:
         log.warning("register_model: the group gate refuses the alias: %s", refusal)
     decision = decide_and_tag(params, logged.version, score, refusal)
     # What was put forward follows from the inputs; what the registry made of it (the version,
     # the run, the decision against the champion of the day) is this run's own fact.
-    report.details["model_sha256"] = file_sha256(model_dir / MODEL_FILE)
+    report.details["model_sha256"] = card["model"]["model_sha256"]
     report.details["selection_score"] = None if math.isnan(score) else score
     report.details["alias_uri"] = f"models:/{params.registry.model_name}@{params.registry.alias}"
     report.run.update(decision, run_id=logged.run_id, model_uri=logged.model_uri)
     report.count("registered_versions")
     log.info("register_model: version %s -> %s", logged.version, decision["decision"])
     return report.finish(root / params.paths.registration_dir)
+
+
+def workspace_card(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+    """The model card of the workspace's trained model, from its evaluation and provenance:
+    what `register_model` writes into the version it registers."""
+    eval_dir, model_dir = root / params.paths.evaluation_dir, root / params.paths.model_dir
+    return build_card(
+        json.loads((eval_dir / METRICS_FILE).read_text()),
+        json.loads((eval_dir / INFERENCE_FILE).read_text()),
+        model_name=params.registry.model_name,
+        data_terms=params.registry.data_terms,
+        provenance={
+            "git_commit": git_commit(root),
+            "package_version": __version__,
+            "model_sha256": file_sha256(model_dir / MODEL_FILE),
+            "split_sha256": file_sha256(root / params.paths.split_dir / SPLIT_FILE),
+            "data_versions": data_versions(root, Path(params.split.faces_dir)),
+        },
+    )
 
 
 def group_gate(metrics: dict[str, Any], registry: RegistryParams) -> str | None:
@@ -116,18 +147,10 @@ def group_gate(metrics: dict[str, Any], registry: RegistryParams) -> str | None:
     )
 
 
-def _interval(m: dict, key: str = "auc") -> str:
-    value, low, high = m.get(key), m.get(f"{key}_low"), m.get(f"{key}_high")
-    if value is None:
-        return "n/a"
-    if low is None or high is None:
-        return f"{value:.3f}"
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-
-
-def model_description(metrics: dict, inference: dict) -> str:
-    """The registered version's description: what it learnt from, how it scored, and the study
-    score of its recipe, so that no reader takes the demo model for a real detector."""
+def model_description(metrics: dict, inference: dict, card_uri: str | None = None) -> str:
+    """The registered version's description: what it learnt from, how it scored, the study
+    scores of its recipe (so that no reader takes the demo model for a real detector), and
+    where its model card is."""
     training = inference.get("training", {})
     lines = []
     if training.get("demo"):
@@ -137,13 +160,13 @@ def model_description(metrics: dict, inference: dict) -> str:
         )
     lines.append(f"Training: {training.get('summary', 'not recorded')}.")
     lines.append(
-        f"Test split: frame AUC {_interval(metrics.get('frame', {}))}, "
-        f"video AUC {_interval(metrics.get('video', {}))} (95% bootstrap intervals)."
+        f"Test split: frame AUC {interval(metrics.get('frame', {}), 'auc')}, "
+        f"video AUC {interval(metrics.get('video', {}), 'auc')} (95% bootstrap intervals)."
     )
     datasets = metrics.get("datasets") or {}
     if len(datasets) > 1:
         parts = [
-            f"{name} {_interval(m, 'auc')} ({m.get('n', 0):,} frames)"
+            f"{name} {interval(m, 'auc')} ({m.get('n', 0):,} frames)"
             for name, m in datasets.items()
         ]
         lines.append(
@@ -151,22 +174,10 @@ def model_description(metrics: dict, inference: dict) -> str:
             + "; ".join(parts)
             + "."
         )
-    study = inference.get("study") or {}
-    if study.get("pooled_frame_auc") is not None:
-        recipe = "this recipe" if study.get("same_recipe") else "another recipe than this one"
+    lines += [f"Study {line}" for line in study_lines(inference.get("study") or {})]
+    if card_uri:
         lines.append(
-            f"Study {study['name']} ({recipe}): pooled frame AUC "
-            f"{_interval(study, 'pooled_frame_auc')} on people never seen in training."
+            f"Model card: `{CARD_MARKDOWN}` and `{CARD_JSON}` in this version's artifacts "
+            f"(`{card_uri}/{CARD_MARKDOWN}`), or `deepfake card {card_uri}`."
         )
-    transfer = study.get("transfer") or {}
-    if transfer.get("heldout_frame_auc"):
-        recipe = "this recipe" if transfer.get("same_recipe") else "another recipe than this one"
-        held = "; ".join(
-            f"{name} {_interval(dict(zip(('auc', 'auc_low', 'auc_high'), v, strict=True)))}"
-            for name, v in transfer["heldout_frame_auc"].items()
-        )
-        lines.append(
-            f"Study {transfer['name']} ({recipe}): frame AUC on each dataset held out of "
-            f"training (its people and its forgery pipeline never seen): {held}."
-        )
-    return "\n".join(lines)
+    return "\n\n".join(lines)
