@@ -8,14 +8,23 @@ import pytest
 from conftest import REPO
 from pydantic import ValidationError
 
-from deepfake_detector.core.config import FlowParams, ParamsError, load_params
+from deepfake_detector.core.config import FlowParams, Params, ParamsError, load_params
 
 
-def test_repository_params_load() -> None:
-    params = load_params(REPO / "params.yaml")
-    assert params.frames.count == 32
-    assert params.faces.margin == pytest.approx(0.3)
-    assert params.registry.tracking_uri == "sqlite:///mlruns/mlflow.db"
+def test_the_code_defaults_are_the_shipped_params_in_every_value() -> None:
+    # One recipe: a params file that leaves a key out gets params.yaml's value, and a test that
+    # builds TrainParams() tests the model the project ships.
+    assert Params() == load_params(REPO / "params.yaml")
+
+
+def test_the_parameter_reference_is_generated_from_params_and_code() -> None:
+    from deepfake_detector.core.params_doc import params_reference
+
+    page = (REPO / "docs" / "params.md").read_text()
+    assert page == params_reference(REPO / "params.yaml"), "run `deepfake params_doc`"
+    # Each key with its value and the comment params.yaml gives it; each section's docstring.
+    assert "| `margin` | `0.3` | share of the face size added on each side |" in page
+    assert "How `extract_frames` samples frames from each video." in page
 
 
 def test_unknown_key_is_named(tmp_path: Path) -> None:

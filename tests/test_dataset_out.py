@@ -163,7 +163,8 @@ def test_equal_weighting_gives_each_dataset_label_and_video_the_same_weight() ->
     cfg = TrainParams(synthetic_fakes="mix", dataset_weighting="equal")
     prepared = training_rows(rows, cfg)
     assert prepared.weights is not None and len(prepared.weights) == len(prepared.y)
-    assert training_rows(rows, TrainParams(synthetic_fakes="mix")).weights is None
+    unweighted = TrainParams(synthetic_fakes="mix", dataset_weighting="none")
+    assert training_rows(rows, unweighted).weights is None
 
 
 def test_part_blends_narrow_the_mask_to_one_facial_part_of_the_self_blends() -> None:

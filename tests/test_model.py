@@ -66,7 +66,13 @@ def test_unreachable_imagenet_download_is_a_clear_error(
 def test_the_classifier_reads_the_chosen_layer_and_refuses_an_unknown_one(tmp_path: Path) -> None:
     from deepfake_detector.learning.model import FeatureLayerError, base_of
 
-    cfg = TrainParams(image_size=64, base_weights="none", feature_layer="block_13_expand_relu")
+    cfg = TrainParams(
+        image_size=64,
+        base_weights="none",
+        feature_layer="block_13_expand_relu",
+        pooled_layers=(),
+        pooling="mean",
+    )
     model = build_model(cfg)
     assert base_of(model).output.shape[-1] == 576  # block 13's expanded channels
     path = tmp_path / "m.keras"
@@ -98,6 +104,10 @@ def test_the_logistic_head_is_folded_into_the_model_exactly(tmp_path: Path) -> N
         image_size=64,
         base_weights="none",
         feature_layer="block_6_expand_relu",
+        pooled_layers=(),
+        pooling="mean",
+        synthetic_fakes="none",
+        dataset_weighting="none",
         epochs=0,
         augmented_views=0,
         head_c=0.5,

@@ -141,28 +141,59 @@ def test_a_card_written_to_a_folder_reads_back_the_same(tmp_path: Path) -> None:
     assert read_card(tmp_path / "elsewhere") is None
 
 
-def test_data_versions_are_dvcs_hashes_of_the_data_the_model_used(tmp_path: Path) -> None:
+def test_data_versions_are_dvcs_hashes_of_the_data_the_model_was_made_from(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "studies").mkdir()
-    (tmp_path / "dvc.lock").write_text(
-        "schema: '2.0'\nstages:\n"
-        "  split_dataset:\n    cmd: x\n"
-        "    deps:\n    - path: src/x.py\n      md5: eee\n"
-        "    outs:\n    - path: data/processed\n      md5: aaa.dir\n"
-        "  train_model:\n    cmd: x\n    outs:\n"
-        "    - path: models/detector\n      md5: bbb.dir\n"
-    )
+    lock = """schema: '2.0'
+stages:
+  make_demo_videos:
+    cmd: x
+    outs:
+    - {path: data/demo, md5: demo.dir}
+  extract_frames:
+    cmd: x
+    deps:
+    - {path: data/demo, md5: demo.dir}
+    - {path: src/x.py, md5: code}
+    outs:
+    - {path: data/interim/frames, md5: frames.dir}
+  split_dataset:
+    cmd: x
+    deps:
+    - {path: FACES, md5: table}
+    outs:
+    - {path: data/processed, md5: split.dir}
+  train_model:
+    cmd: x
+    outs:
+    - {path: models/detector, md5: model.dir}
+"""
     (tmp_path / "studies" / "dvc.lock").write_text(  # wdir: the project root
-        "schema: '2.0'\nstages:\n"
-        "  import_faces:\n    cmd: x\n"
-        "    deps:\n    - path: ../shared/data/dfd/faces\n      md5: fff.dir\n"
-        "    outs:\n    - path: data/face_images\n      md5: ccc.dir\n"
-        "  leave_one_dataset_out:\n    cmd: x\n    outs:\n"
-        "    - path: studies/reports/leave_one_dataset_out\n      md5: ddd.dir\n"
+        """schema: '2.0'
+stages:
+  import_faces:
+    cmd: x
+    deps:
+    - {path: ../shared/data/dfd/faces, md5: crops.dir}
+    outs:
+    - {path: data/face_images, md5: imported.dir}
+"""
     )
-    assert data_versions(tmp_path, Path("data/interim/faces")) == {"data/processed": "aaa.dir"}
-    assert data_versions(tmp_path, Path("data/face_images")) == {
-        "../shared/data/dfd/faces": "fff.dir",
-        "data/face_images": "ccc.dir",
-        "data/processed": "aaa.dir",
+    # Trained from the video path: the split's table came from the frames, from the clips.
+    (tmp_path / "dvc.lock").write_text(lock.replace("FACES", "data/interim/frames/faces.csv"))
+    assert data_versions(tmp_path) == {
+        "data/demo": "demo.dir",
+        "data/interim/frames": "frames.dir",
+        "data/interim/frames/faces.csv": "table",
+        "data/processed": "split.dir",
     }
-    assert data_versions(tmp_path / "nowhere", Path("data")) == {}
+    # Trained from imported crops: the clips had no part in it.
+    (tmp_path / "dvc.lock").write_text(lock.replace("FACES", "data/face_images/faces.csv"))
+    assert data_versions(tmp_path) == {
+        "../shared/data/dfd/faces": "crops.dir",
+        "data/face_images": "imported.dir",
+        "data/face_images/faces.csv": "table",
+        "data/processed": "split.dir",
+    }
+    assert data_versions(tmp_path / "nowhere") == {}

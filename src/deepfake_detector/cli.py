@@ -205,6 +205,30 @@ def dvc_yaml_command(
         raise typer.Exit(1)
 
 
+PARAMS_DOC = Path("docs/params.md")
+
+
+@app.command(name="params_doc")
+def params_doc_command(
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if docs/params.md is out of date.")
+    ] = False,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Write the parameter reference (docs/params.md) from params.yaml and config.py."""
+    from deepfake_detector.core.params_doc import params_reference
+
+    text = params_reference(params)
+    if PARAMS_DOC.is_file() and PARAMS_DOC.read_text() == text:
+        return
+    if check:
+        typer.echo(f"error: {PARAMS_DOC} is out of date: run `deepfake params_doc`", err=True)
+        raise typer.Exit(1)
+    PARAMS_DOC.parent.mkdir(parents=True, exist_ok=True)
+    PARAMS_DOC.write_text(text)
+    typer.echo(f"wrote {PARAMS_DOC}")
+
+
 @app.command()
 def serve(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Serve the scheduled Prefect deployment (cron from params) until stopped."""
@@ -216,9 +240,6 @@ def serve(params: ParamsOption = DEFAULT_PARAMS) -> None:
     from flows.pipeline import serve_deployment
 
     serve_deployment(str(params))
-
-
-DEFAULT_MODEL = "models:/deepfake-detector@champion"
 
 
 class RuntimeChoice(StrEnum):
@@ -248,21 +269,24 @@ RuntimeOption = Annotated[
     typer.Option(help="auto: LiteRT when the model has its .tflite files, else TensorFlow."),
 ]
 ModelOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--model",
         "-m",
-        help="Registry URI (models:/NAME@ALIAS, models:/NAME/VERSION) or a local model.keras.",
+        help="Registry URI (models:/NAME@ALIAS, models:/NAME/VERSION) or a local model.keras "
+        "(default: params' registry.model_name at registry.alias).",
     ),
 ]
 
 
 def _detector(
-    model: str, config: Path | None, params_path: Path, runtime: str = "auto"
+    model: str | None, config: Path | None, params_path: Path, runtime: str = "auto"
 ) -> Detector:
-    """Load the model quietly; registry URIs use the tracking URI from params or the env."""
+    """Load the model quietly (by default params' registry alias); registry URIs use the
+    tracking URI from params or the env."""
     from deepfake_detector.inference.predict import Runtime, load_detector
 
+    model = model or load_params(params_path).registry.alias_uri
     uri = _check_model_exists(model, params_path)
     try:
         return load_detector(model, config, cast(Runtime, runtime), uri)
@@ -318,7 +342,7 @@ def _inputs(paths: list[Path]) -> list[Path]:
 @app.command()
 def predict(
     paths: Annotated[list[Path], typer.Argument(help="Images, videos or folders (recursive).")],
-    model: ModelOption = DEFAULT_MODEL,
+    model: ModelOption = None,
     config: Annotated[
         Path | None, typer.Option(help="inference.json for a local model (default: beside it).")
     ] = None,
@@ -390,7 +414,7 @@ def _print_table(results: list[dict], model_label: str) -> None:
 
 @app.command(name="app")
 def serve_app(
-    model: ModelOption = DEFAULT_MODEL,
+    model: ModelOption = None,
     config: Annotated[Path | None, typer.Option(help="inference.json for a local model.")] = None,
     host: Annotated[
         str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the app.")
@@ -448,7 +472,7 @@ def card(
         str | None,
         typer.Argument(
             help="Registry URI (models:/NAME@ALIAS, models:/NAME/VERSION) or a model folder "
-            "(default: the registry's alias in params, e.g. models:/deepfake-detector@champion)."
+            "(default: params' registry.model_name at registry.alias)."
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The card as JSON.")] = False,
@@ -462,7 +486,7 @@ def card(
 
     with _guarded("card", lock=False):
         settings = load_params(params)
-        uri = model or f"models:/{settings.registry.model_name}@{settings.registry.alias}"
+        uri = model or settings.registry.alias_uri
         tracking = _check_model_exists(uri, params)
         if tracking is not None:
             from deepfake_detector.inference.registry_lookup import resolve
@@ -482,7 +506,7 @@ def card(
 
 @app.command(name="rest")
 def serve_rest(
-    model: ModelOption = DEFAULT_MODEL,
+    model: ModelOption = None,
     config: Annotated[Path | None, typer.Option(help="inference.json for a local model.")] = None,
     host: Annotated[
         str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the endpoint.")

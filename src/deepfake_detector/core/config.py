@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -55,7 +55,7 @@ class DownloadParams(Section):
     backoff_s: float = Field(1.0, ge=0)
     max_bytes: int = Field(2_000_000_000, gt=0)
     deadline_s: float = Field(3600.0, gt=0)  # one video's download, retries included
-    allow_local: bool = False  # local paths and file:// only when params say so
+    allow_local: bool = True  # local paths and file:// in the manifest (false: URLs only)
     chunk_bytes: int = Field(1 << 20, gt=0)
 
 
@@ -141,6 +141,21 @@ class FaceSetParams(Section):
     video_columns: tuple[str, ...] = ()
 
 
+# The shared face sets as params.yaml names them (split.extra_faces and the studies).
+DFDC_FACES: dict[str, Any] = {
+    "name": "dfdc_faces",
+    "root": Path("../shared/data/dfdc_faces"),
+    "group_kind": "source video",
+}
+FFPP_FACES: dict[str, Any] = {
+    "name": "ffpp_faces",
+    "root": Path("../shared/data/ffpp_faces"),
+    "group_column": "block",
+    "video_columns": ("group", "method"),
+    "group_kind": "block of videos",
+}
+
+
 class SplitParams(Section):
     """How `split_dataset` assigns groups to train, validation and test."""
 
@@ -152,7 +167,18 @@ class SplitParams(Section):
     seed: int = 0
     # Face sets of other people added to the train side (and, by `val_share` and `test_share`,
     # to validation and test).
-    extra_faces: tuple[FaceSetParams, ...] = ()
+    extra_faces: tuple[FaceSetParams, ...] = (
+        FaceSetParams(**DFDC_FACES, limit=2000, val_share=0.1, test_share=0.2),
+        FaceSetParams(**FFPP_FACES, val_share=0.1, test_share=0.2),
+        FaceSetParams(
+            name="utkface",
+            root=Path("../shared/data/real_faces/utkface"),
+            format="real",
+            group_kind="person",
+            limit=1000,
+            test_share=0.3,
+        ),
+    )
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitParams:
@@ -181,15 +207,15 @@ class TrainParams(Section):
     # The MobileNetV2 layer the classifier reads: `out_relu` (the whole base) or an earlier
     # block's output (e.g. block_13_expand_relu), whose mid-level features hold less of who a
     # face is and more of how it was made.
-    feature_layer: str = "out_relu"
+    feature_layer: str = "block_13_expand_relu"
     # Earlier layers read beside `feature_layer` (each brought to its grid by average pooling),
     # so the head also sees lower-level texture: e.g. [block_6_expand_relu, block_10_expand_relu].
-    pooled_layers: tuple[str, ...] = ()
+    pooled_layers: tuple[str, ...] = ("block_6_expand_relu", "block_10_expand_relu")
     # How each channel is summarised over the face: mean (global average pooling) or mean_std
     # (mean and spatial standard deviation: how unevenly a texture spreads over the crop).
-    pooling: Literal["mean", "mean_std"] = "mean"
+    pooling: Literal["mean", "mean_std"] = "mean_std"
     base_weights: str = "imagenet"
-    imagenet_file: Path | None = None
+    imagenet_file: Path | None = Path("../shared/weights/mobilenet_v2_1.0_224_no_top.weights.h5")
     batch_size: int = Field(32, ge=1)
     # The head: logistic (L2-regularised logistic regression on the frozen base's features, a
     # convex fit, repeatable to the bit) or adam (gradient descent on images, head_epochs).
@@ -197,7 +223,7 @@ class TrainParams(Section):
     head_c: float = Field(0.01, gt=0)  # logistic: inverse L2 strength on standardised features
     augmented_views: int = Field(1, ge=0)  # logistic: augmented copies of each training face
     head_epochs: int = Field(3, ge=0)
-    epochs: int = Field(4, ge=0)
+    epochs: int = Field(0, ge=0)
     fine_tune_layers: int = Field(30, ge=0)
     head_learning_rate: float = Field(1e-3, gt=0)
     learning_rate: float = Field(1e-4, gt=0)
@@ -208,7 +234,7 @@ class TrainParams(Section):
     augment: AugmentParams = AugmentParams()
     # Self-blended fakes (SBI): none; sbi: real faces and pseudo-fakes made from them only;
     # mix: the real fakes and the pseudo-fakes together.
-    synthetic_fakes: Literal["none", "sbi", "mix"] = "none"
+    synthetic_fakes: Literal["none", "sbi", "mix"] = "mix"
     synthetic_share: float = Field(0.5, gt=0, le=1)  # real faces that also give a pseudo-fake
     # Whose face a pseudo-fake pastes in: self (a jittered copy of the same face, SBI), other
     # (another person's real face, Face X-ray's blended images) or both (half each).
@@ -218,7 +244,7 @@ class TrainParams(Section):
     blend_region: Literal["face", "parts", "both"] = "face"
     # How the logistic head weighs its rows: none (each face alike, classes balanced) or equal
     # (each dataset and label alike, and within them each video alike, however many it brings).
-    dataset_weighting: Literal["none", "equal"] = "none"
+    dataset_weighting: Literal["none", "equal"] = "equal"
 
 
 class EvaluateParams(Section):
@@ -236,7 +262,7 @@ class EvaluateParams(Section):
     min_face_px: int = Field(64, ge=0)  # a smaller face (MTCNN box, shorter side) is not judged
     min_confidence: float = Field(0.95, ge=0, le=1)  # nor one MTCNN is less sure of
     min_track_faces: int = Field(2, ge=1)  # a video track with fewer judged faces is uncertain
-    tta_flip: bool = False  # average each face's score with its mirror image's
+    tta_flip: bool = True  # average each face's score with its mirror image's
     bootstrap: int = Field(1000, ge=0)  # resamples for the 95% intervals; 0 turns them off
     batch_size: int = Field(64, ge=1)
 
@@ -293,7 +319,20 @@ class RegistryParams(Section):
     min_group_faces: int = Field(20, ge=1)
     # The terms each training dataset may be used under, by dataset name: the model card's
     # training data table (a dataset left out reads "not stated").
-    data_terms: dict[str, str] = Field(default_factory=dict)
+    data_terms: dict[str, str] = Field(
+        default_factory=lambda: {
+            "demo": "made here from sample photographs shipped with matplotlib and scikit-image",
+            "dfd": "research use only (FaceForensics++ terms)",
+            "dfdc_faces": "research use only (Deepfake Detection Challenge terms)",
+            "ffpp_faces": "research use only (FaceForensics++ terms)",
+            "utkface": "non-commercial research use only (UTKFace terms)",
+        }
+    )
+
+    @property
+    def alias_uri(self) -> str:
+        """The registry URI of the version behind the alias, `models:/NAME@ALIAS`."""
+        return f"models:/{self.model_name}@{self.alias}"
 
 
 class ScheduleParams(Section):
@@ -341,19 +380,23 @@ class Candidate(Section):
 class LeaveOneGroupOutParams(Section):
     """Train on every group but one, test on that one, for each group in turn."""
 
-    name: str = "leave_one_actor_out"
+    name: str = "loao_pasted_face"
     source: StudySource = StudySource(name="dfd_faces", faces=Path("data/face_images/faces.csv"))
     # Validation (early stopping, calibration, choice of recipe): one more held-out group, a
     # share of videos, or the validation groups of the extra face sets (split.extra_faces) alone,
     # so that every group but the tested one trains.
-    val: Literal["group", "video", "extra"] = "group"
+    val: Literal["group", "video", "extra"] = "extra"
     val_share: float = Field(0.2, gt=0, lt=1)
     # A self-blended pseudo-fake of each validation real face joins validation: recipes are
     # then chosen and calibrated on two kinds of forgery (the val AUC is their mean).
-    val_self_blends: bool = False
+    val_self_blends: bool = True
     # Recipes compared inside each fold on its validation data (nested: the test group never
     # chooses); the fold's result is the chosen recipe's. One candidate: no choice.
-    candidates: tuple[Candidate, ...] = (Candidate(name="default"),)
+    candidates: tuple[Candidate, ...] = (
+        Candidate(name="self"),
+        Candidate(name="both", overrides=("train.blend_donor=both",)),
+        Candidate(name="other", overrides=("train.blend_donor=other",)),
+    )
 
 
 class CrossDatasetParams(Section):
@@ -365,11 +408,11 @@ class CrossDatasetParams(Section):
         StudySource(name="dfdc_sample", manifest=Path("data/manifests/dfdc_sample.csv")),
         StudySource(name="demo", manifest=Path("data/demo/manifest.csv")),
     )
-    val: Literal["group", "video", "extra"] = "group"
+    val: Literal["group", "video", "extra"] = "extra"
     val_share: float = Field(0.2, gt=0, lt=1)
     # A self-blended pseudo-fake of each validation real face joins validation: recipes are
     # then chosen and calibrated on two kinds of forgery (the val AUC is their mean).
-    val_self_blends: bool = False
+    val_self_blends: bool = True
 
 
 class LeaveOneDatasetOutParams(Section):
@@ -377,16 +420,23 @@ class LeaveOneDatasetOutParams(Section):
     with the real-only sets of `split.extra_faces` and pseudo-fakes, train and validate."""
 
     name: str = "leave_one_dataset_out"
-    datasets: tuple[StudySource, ...] = ()
+    datasets: tuple[StudySource, ...] = (
+        StudySource(name="dfd", faces=Path("data/face_images/faces.csv")),
+        StudySource(name="dfdc", face_set=FaceSetParams(**DFDC_FACES, limit=2000)),
+        StudySource(name="ffpp", face_set=FaceSetParams(**FFPP_FACES)),
+    )
     # Share of each training dataset's groups that validates (calibration, threshold, choice of
     # recipe): the held-out dataset never takes part in any of them.
     val_share: float = Field(0.2, gt=0, lt=1)
     val_self_blends: bool = True
     # A dataset whose forgery methods are also held out one at a time: its test groups' reals
     # and that method's fakes test; the method's fakes leave training and validation.
-    methods_of: str = ""
+    methods_of: str = "ffpp"
     method_test_share: float = Field(0.3, gt=0, lt=1)  # its groups that test a held-out method
-    candidates: tuple[Candidate, ...] = (Candidate(name="default"),)
+    candidates: tuple[Candidate, ...] = (
+        Candidate(name="default"),
+        Candidate(name="unweighted", overrides=("train.dataset_weighting=none",)),
+    )
 
 
 class FaceGeometryParams(Section):

@@ -16,6 +16,7 @@ import numpy as np
 
 from deepfake_detector.core.atomic import atomic_path, write_json
 from deepfake_detector.core.config import Params
+from deepfake_detector.core.dag import INFERENCE_FILE
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.core.tracking import tracking_uri
 from deepfake_detector.inference.lite_export import write_lite_files
@@ -89,7 +90,7 @@ def export_tflite(
     if model.startswith("models:/"):
         detector = load_detector(model, runtime="tensorflow", tracking_uri=tracking_uri(params))
     else:
-        inference = root / params.paths.evaluation_dir / "inference.json"
+        inference = root / params.paths.evaluation_dir / INFERENCE_FILE
         detector = load_detector(Path(model), inference, runtime="tensorflow")
     table = read_split(params, root)
     train = list(table.loc[table["split"] == "train", "path"])

@@ -41,26 +41,42 @@ def out_of_scope(min_face_px: int) -> list[str]:
     ]
 
 
-def data_versions(root: Path, faces_dir: Path) -> dict[str, str]:
-    """DVC's hash of each piece of data the model was made from: the pipeline's data outputs
-    and inputs (`dvc.lock`) and, when training read an imported face table, that table's and
-    its source folder's (the studies' lock); paths from the project root, empty without locks.
-    """
+def data_versions(root: Path, stage: str = "split_dataset") -> dict[str, str]:
+    """DVC's hash of each piece of data a stage's output was made from: its own data outputs
+    and inputs, then those of the stages that made its inputs, back to the sources (both
+    `dvc.lock` and the studies' lock, whose `import_faces` makes an imported face table);
+    paths from the project root, empty without locks."""
     import yaml
 
+    stages: dict[str, tuple[list[dict], list[dict]]] = {}
+    for prefix, lock in (("", root / "dvc.lock"), ("studies:", root / "studies" / "dvc.lock")):
+        if lock.is_file():
+            found = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
+            for name, body in found.items():
+                stages[prefix + name] = (body.get("deps") or [], body.get("outs") or [])
+
+    def data(items: list[dict]) -> dict[str, str]:
+        return {
+            str(i["path"]): str(i["md5"])
+            for i in items
+            if str(i.get("path", "")).startswith(("data/", "../")) and i.get("md5")
+        }
+
     out: dict[str, str] = {}
-    for lock in (root / "dvc.lock", root / "studies" / "dvc.lock"):
-        if not lock.is_file():
+    todo, seen = [stage], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in stages:
             continue
-        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
-        for stage in stages.values():
-            outs = [str(item.get("path", "")) for item in stage.get("outs") or []]
-            if lock.parent != root and str(faces_dir) not in outs:
-                continue  # a study's stage: only the one that made the table trained on
-            for item in (stage.get("deps") or []) + (stage.get("outs") or []):
-                path = str(item.get("path", ""))
-                if path.startswith(("data/", "../")) and item.get("md5"):
-                    out[path] = str(item["md5"])
+        seen.add(name)
+        deps, outs = (data(items) for items in stages[name])
+        out |= deps | outs
+        for dep in deps:  # the stage whose output holds this input made it
+            todo += [
+                other
+                for other, (_, made) in stages.items()
+                if any(dep == path or dep.startswith(path + "/") for path in data(made))
+            ]
     return dict(sorted(out.items()))
 
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from deepfake_detector.core.config import FacesParams, FramesParams
-from deepfake_detector.core.dag import INFERENCE_FILE
+from deepfake_detector.core.dag import INFERENCE_FILE, MODEL_FILE
 from deepfake_detector.core.model_ref import ModelRef
 from deepfake_detector.inference.tracks import Track, link_tracks, video_score
 from deepfake_detector.learning.abstention import CLOSE, Abstention, sharpness
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REGISTERED_KERAS_FILE = Path("data") / "model.keras"  # inside a registered model's folder
+REGISTERED_KERAS_FILE = Path("data") / MODEL_FILE  # inside a registered model's folder
 BATCH = 32
 
 
@@ -427,7 +427,7 @@ def load_detector(
         return detector_of_model_dir(folder, ref, runtime)
     keras_path = Path(source)
     if keras_path.is_dir():
-        keras_path = keras_path / "model.keras"
+        keras_path = keras_path / MODEL_FILE
     candidates = [config_path] if config_path else [keras_path.parent / INFERENCE_FILE]
     found = next((c for c in candidates if c is not None and c.is_file()), None)
     if found is None:

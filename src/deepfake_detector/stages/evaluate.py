@@ -28,6 +28,8 @@ from deepfake_detector.core.dag import (
     MODEL_FILE,
     PREDICTIONS_FILE,
     RELIABILITY_FILE,
+    REPORT_NAME,
+    STUDY_SUMMARY,
     VIDEO_PREDICTIONS_FILE,
 )
 from deepfake_detector.core.reports import StageReport
@@ -466,8 +468,8 @@ def study_score(params: Params, root: Path) -> dict[str, object]:
     """The leave-one-group-out study's headline, and whether it measured this same recipe."""
     folder = root / params.studies.reports_dir / params.studies.leave_one_group_out.name
     try:
-        summary = json.loads((folder / "metrics.json").read_text())
-        details = json.loads((folder / "report.json").read_text()).get("details", {})
+        summary = json.loads((folder / STUDY_SUMMARY).read_text())
+        details = json.loads((folder / REPORT_NAME).read_text()).get("details", {})
     except (OSError, ValueError):
         return {}
     return {
@@ -486,8 +488,8 @@ def transfer_score(params: Params, root: Path) -> dict[str, object]:
     study = params.studies.leave_one_dataset_out
     folder = root / params.studies.reports_dir / study.name
     try:
-        summary = json.loads((folder / "metrics.json").read_text())
-        details = json.loads((folder / "report.json").read_text()).get("details", {})
+        summary = json.loads((folder / STUDY_SUMMARY).read_text())
+        details = json.loads((folder / REPORT_NAME).read_text()).get("details", {})
     except (OSError, ValueError):
         return {}
     held = {

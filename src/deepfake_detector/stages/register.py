@@ -88,7 +88,7 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
     # the run, the decision against the champion of the day) is this run's own fact.
     report.details["model_sha256"] = card["model"]["model_sha256"]
     report.details["selection_score"] = None if math.isnan(score) else score
-    report.details["alias_uri"] = f"models:/{params.registry.model_name}@{params.registry.alias}"
+    report.details["alias_uri"] = params.registry.alias_uri
     report.run.update(decision, run_id=logged.run_id, model_uri=logged.model_uri)
     report.count("registered_versions")
     log.info("register_model: version %s -> %s", logged.version, decision["decision"])
@@ -109,7 +109,7 @@ def workspace_card(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             "package_version": __version__,
             "model_sha256": file_sha256(model_dir / MODEL_FILE),
             "split_sha256": file_sha256(root / params.paths.split_dir / SPLIT_FILE),
-            "data_versions": data_versions(root, Path(params.split.faces_dir)),
+            "data_versions": data_versions(root),
         },
     )
 
