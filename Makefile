@@ -24,7 +24,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///mlruns/mlflow.db)
 
 .DEFAULT_GOAL := help
-.PHONY: help python setup setup-dev lock demo test test-fast lint typecheck audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser postgres
+.PHONY: help python setup setup-dev lock demo test test-fast reliability lint typecheck audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser postgres
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -68,7 +68,11 @@ demo: setup  ## set up, then run the whole pipeline on the embedded demo set (dv
 	$(BIN)/dvc metrics show
 
 test: setup-dev  ## set up, then run the whole test suite (two pytest-xdist workers) and print coverage
-	$(BIN)/pytest -n 2 --dist loadgroup --cov --cov-report=term
+	$(BIN)/pytest -n 2 --dist loadgroup --cov --cov-report=term \
+	  $(if $(RELIABILITY_OUT),--reliability-out $(RELIABILITY_OUT))
+
+reliability: setup-dev  ## the bad-input, fault, load and security tests; rewrite RELIABILITY.md
+	$(BIN)/pytest -n 2 --dist loadgroup -m reliability --reliability-out RELIABILITY.md
 
 test-fast: setup-dev  ## the tests that take seconds (no full pipeline runs)
 	$(BIN)/pytest -m "not slow"

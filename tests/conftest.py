@@ -201,9 +201,18 @@ def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
         _RECORDER.add(**row)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--reliability-out",
+        default=None,
+        help="write the reliability rows this session records to this Markdown file "
+        "(make reliability: RELIABILITY.md); without it the suite writes nothing",
+    )
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Merge the rows this session recorded into RELIABILITY.md (a pytest-xdist worker hands its
-    rows to the controller instead, which writes them all)."""
+    """Merge the rows this session recorded into the `--reliability-out` file, if one is given
+    (a pytest-xdist worker hands its rows to the controller instead, which writes them all)."""
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["reliability"] = [
@@ -218,7 +227,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             for r in _RECORDER.rows.values()
         ]
         return
-    if _RECORDER.rows:
+    out = session.config.getoption("--reliability-out")
+    if _RECORDER.rows and out:
         args = list(session.config.invocation_params.args)
         option = session.config.option
         chosen = session.config.args_source != pytest.Config.ArgsSource.TESTPATHS  # files given
@@ -230,4 +240,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             or chosen
         )
         command = " ".join(["pytest", *args])
-        write_report(REPO / "RELIABILITY.md", _RECORDER.rows, command, merge=not whole)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        write_report(Path(out), _RECORDER.rows, command, merge=not whole)

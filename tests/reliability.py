@@ -1,9 +1,11 @@
 """RELIABILITY.md, written by the test suite: each input tried, fault injected and load applied.
 
 Tests record one row per case through the `reliability` fixture and then assert on it, so a row
-says what was observed whether or not the test passed. At the end of a session the rows are
-merged into RELIABILITY.md by (section, case, entry point): a run of part of the suite refreshes
-its own rows and keeps the others; a run of the whole suite (`make test`) writes the file afresh.
+says what was observed whether or not the test passed. At the end of a session given
+`--reliability-out FILE` (`make reliability`: RELIABILITY.md; CI: its own copy, kept with the
+run) the rows are merged into that file by (section, case, entry point): a run of part of the
+suite refreshes its own rows and keeps the others; a run of the whole suite writes it afresh.
+Without the option the suite writes nothing.
 """
 
 from __future__ import annotations
