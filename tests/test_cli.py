@@ -75,7 +75,7 @@ def test_an_unknown_params_key_is_one_error_line(fresh_clone: Path) -> None:
 def test_choices_are_listed_and_match_what_the_library_takes(tmp_path: Path) -> None:
     from typing import get_args
 
-    from deepfake_detector.cli import Quantization, RuntimeChoice
+    from deepfake_detector.cli.verdicts import Quantization, RuntimeChoice
     from deepfake_detector.inference.export import Quantize
     from deepfake_detector.inference.predict import Runtime
 

@@ -1,0 +1,344 @@
+"""The commands that answer "real or fake?" and say what answers: predict, the web app, REST,
+the model card, and the export for devices."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, cast
+
+import typer
+
+from deepfake_detector.core.config import DEFAULT_PARAMS, load_params
+from deepfake_detector.core.errors import UserError
+from deepfake_detector.core.runtime import (
+    check_port_free,
+    check_tracking_store,
+    prepare_environment,
+    setup_logging,
+)
+
+if TYPE_CHECKING:
+    from deepfake_detector.core.config import Params
+    from deepfake_detector.inference.predict import Detector
+
+from deepfake_detector.cli.common import ParamsOption, _guarded, app
+
+
+class RuntimeChoice(StrEnum):
+    """`--runtime` (the values of `predict.Runtime`)."""
+
+    auto = "auto"
+    litert = "litert"
+    tensorflow = "tensorflow"
+
+
+class Quantization(StrEnum):
+    """`export --quantize` (the values of `export.Quantize`)."""
+
+    none = "none"
+    float16 = "float16"
+    int8 = "int8"
+
+
+class ExportFormat(StrEnum):
+    """`export --format`."""
+
+    tflite = "tflite"
+
+
+RuntimeOption = Annotated[
+    RuntimeChoice,
+    typer.Option(help="auto: LiteRT when the model has its .tflite files, else TensorFlow."),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Registry URI (models:/NAME@ALIAS, models:/NAME/VERSION) or a local model.keras "
+        "(default: params' registry.model_name at registry.alias).",
+    ),
+]
+
+
+def _detector(
+    model: str | None, config: Path | None, params_path: Path, runtime: str = "auto"
+) -> Detector:
+    """Load the model quietly (by default params' registry alias); registry URIs use the
+    tracking URI from params or the env."""
+    from deepfake_detector.inference.predict import Runtime, load_detector
+
+    model = model or load_params(params_path).registry.alias_uri
+    uri = _check_model_exists(model, params_path)
+    try:
+        return load_detector(model, config, cast(Runtime, runtime), uri)
+    except FileNotFoundError as exc:
+        raise UserError(f"{exc} ({NO_MODEL_YET})") from exc
+
+
+NO_MODEL_YET = "to train and register one: `make demo`, or `dvc repro` in an activated .venv"
+
+
+def _check_model_exists(model: str, params_path: Path) -> str | None:
+    """The tracking URI for a registry model; a clear error when there is nothing to load yet."""
+    from deepfake_detector.core.tracking import tracking_uri
+
+    if not model.startswith(("models:/", "runs:/")):
+        if not Path(model).exists():
+            raise UserError(f"no model at {model} ({NO_MODEL_YET})")
+        return None
+    uri = tracking_uri(load_params(params_path))
+    check_tracking_store(uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise UserError(f"no model is registered yet ({uri} does not exist): {NO_MODEL_YET}")
+    return uri
+
+
+def _inputs(paths: list[Path]) -> list[Path]:
+    """Files as given; folders expanded recursively to the images and videos inside.
+
+    Links are not followed into folders (no loop can trap the walk); a link with a media name
+    that leads nowhere (dangling, or a loop) is kept, so that it gets its own error.
+    """
+    from deepfake_detector.sources.images import (
+        IMAGE_SUFFIXES,
+        UNSUPPORTED_SUFFIXES,
+        VIDEO_SUFFIXES,
+    )
+
+    media = IMAGE_SUFFIXES | VIDEO_SUFFIXES | UNSUPPORTED_SUFFIXES
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in media
+                and (p.is_file() or (p.is_symlink() and not p.exists()))
+            )
+        else:
+            out.append(path)
+    return out
+
+
+@app.command()
+def predict(
+    paths: Annotated[list[Path], typer.Argument(help="Images, videos or folders (recursive).")],
+    model: ModelOption = None,
+    config: Annotated[
+        Path | None, typer.Option(help="inference.json for a local model (default: beside it).")
+    ] = None,
+    frames: Annotated[
+        int | None, typer.Option(help="Frames to sample per video (default: as in training).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")] = False,
+    fpr: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Operating point: the threshold that called this share of the validation real "
+            "faces fake (e.g. 0.01; default: the model's own).",
+        ),
+    ] = None,
+    runtime: RuntimeOption = RuntimeChoice.auto,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Real or fake? A verdict per image or video, with per-face evidence."""
+    from tqdm import tqdm
+
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    with _guarded("predict", lock=False):
+        detector = _detector(model, config, params, runtime.value)
+        if fpr is not None:
+            detector.use_fpr(fpr)
+    files = _inputs(paths)
+    failed = 0
+    results = []
+    for path in tqdm(files, desc="predict", unit="file", disable=None, file=sys.stderr):
+        result = detector.predict_path(path, frames)
+        failed += result["verdict"] == "error"
+        if as_json:
+            typer.echo(json.dumps(result, default=float))
+        else:
+            results.append(result)
+    if not as_json:
+        _print_table(results, detector.ref.label())
+        info = detector.model_info()
+        typer.echo(f"{detector.ref.label()} {info['trained_on']}.")
+        if info["demo"]:
+            typer.echo(
+                "This is the demo model (synthetic identities): its verdicts say nothing "
+                "about real deepfakes."
+            )
+    if failed or not files:
+        raise typer.Exit(1)
+
+
+def _print_table(results: list[dict], model_label: str) -> None:
+    """A readable table: one row per input."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Verdicts by {model_label}")
+    table.add_column("path", overflow="fold")
+    for column in ("verdict", "P(fake)", "faces", "note"):
+        table.add_column(column)
+    for r in results:
+        p = "" if r["p_fake"] is None else f"{r['p_fake']:.3f}"
+        note = r.get("error", "")
+        if r.get("kind") == "video" and "tracks" in r:
+            note = f"{len(r['tracks'])} track(s), {r['frames_sampled']} frames"
+        table.add_row(r["path"], r["verdict"], p, str(len(r["faces"])), note)
+    Console().print(table)
+
+
+@app.command(name="app")
+def serve_app(
+    model: ModelOption = None,
+    config: Annotated[Path | None, typer.Option(help="inference.json for a local model.")] = None,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the app.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port (0: the first free one from 7860).")
+    ] = 7860,
+    max_file_size: Annotated[str, typer.Option(help="Largest upload accepted.")] = "50mb",
+    concurrency: Annotated[int, typer.Option(help="Analyses running at once.")] = 2,
+    queue_size: Annotated[int, typer.Option(help="Requests waiting at most.")] = 64,
+    runtime: RuntimeOption = RuntimeChoice.auto,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """The web app: upload a picture or a clip, get a verdict with per-face evidence."""
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    with _guarded("app", lock=False):
+        check_port_free(host, port)  # before the model loads and Gradio is imported
+    from deepfake_detector.inference.app import build_app, demo_examples
+    from deepfake_detector.inference.model_card import card_markdown
+
+    with _guarded("app", lock=False):
+        detector = _detector(model, config, params, runtime.value)
+        settings = load_params(params)
+        card = _card_of_folder(detector.folder, settings) if detector.folder else None
+        card_text = None if card is None else card_markdown(card, detector.ref)
+    images, videos = demo_examples(settings.paths.frames_dir, settings.paths.demo_dir)
+    demo = build_app(detector, images, videos, card_text)
+    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
+    demo.launch(
+        server_name=host,
+        server_port=port or None,
+        max_file_size=max_file_size,
+        show_error=False,
+        footer_links=["api"],
+    )
+
+
+def _card_of_folder(folder: Path, settings: Params) -> dict | None:
+    """The model card a model folder carries; for the workspace's own trained model (never
+    registered) the card `register_model` would write, built from its evaluation; else None."""
+    from deepfake_detector.inference.model_card import read_card
+
+    card = read_card(folder)
+    if card is None and folder.resolve() == Path(settings.paths.model_dir).resolve():
+        from deepfake_detector.stages.register import workspace_card
+
+        card = workspace_card(settings)
+    return card
+
+
+@app.command()
+def card(
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            help="Registry URI (models:/NAME@ALIAS, models:/NAME/VERSION) or a model folder "
+            "(default: params' registry.model_name at registry.alias)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The card as JSON.")] = False,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """A model's card: intended use, training data, test results, error rates by group."""
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    from deepfake_detector.core.model_ref import ModelRef
+    from deepfake_detector.inference.model_card import card_markdown
+
+    with _guarded("card", lock=False):
+        settings = load_params(params)
+        uri = model or settings.registry.alias_uri
+        tracking = _check_model_exists(uri, params)
+        if tracking is not None:
+            from deepfake_detector.inference.registry_lookup import resolve
+
+            folder, ref = resolve(uri, tracking)
+        else:
+            path = Path(uri)
+            folder, ref = (path if path.is_dir() else path.parent), ModelRef(uri)
+        found = _card_of_folder(folder, settings)
+        if found is None:
+            raise UserError(
+                f"{uri} has no model card (a version registered before cards were written, "
+                "or a model file alone): register it again with `deepfake register_model`"
+            )
+    typer.echo(json.dumps(found, indent=2) if as_json else card_markdown(found, ref))
+
+
+@app.command(name="rest")
+def serve_rest(
+    model: ModelOption = None,
+    config: Annotated[Path | None, typer.Option(help="inference.json for a local model.")] = None,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the endpoint.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 5001,
+    runtime: RuntimeOption = RuntimeChoice.auto,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """REST in MLflow's scoring protocol (POST /invocations, GET /ping), without MLflow."""
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    with _guarded("rest", lock=False):
+        check_port_free(host, port)  # before the model loads
+    import uvicorn
+
+    from deepfake_detector.inference.rest import build_api
+
+    with _guarded("rest", lock=False):
+        detector = _detector(model, config, params, runtime.value)
+    uvicorn.run(build_api(detector), host=host, port=port, workers=1, log_level="warning")
+
+
+@app.command()
+def export(
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", help="Only tflite for now.")
+    ] = ExportFormat.tflite,
+    quantize: Annotated[
+        Quantization,
+        typer.Option(help="none (float32), float16 weights, or int8 (float in and out)."),
+    ] = Quantization.none,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Registry URI or local model.keras.")
+    ] = "models/detector/model.keras",
+    out: Annotated[Path, typer.Option(help="Folder for the exported model and its report.")] = Path(
+        "models/export"
+    ),
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Export for devices (TFLite) and report agreement with the Keras model on the test split."""
+    prepare_environment()
+    setup_logging(logging.WARNING)
+    with _guarded("export", lock=False):
+        settings = load_params(params)
+        _check_model_exists(model, params)
+        from deepfake_detector.inference.export import export_tflite  # TensorFlow: after checks
+
+        report = export_tflite(settings, model, out, quantize.value)
+    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
