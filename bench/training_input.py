@@ -133,8 +133,8 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
     from deepfake_detector.core.config import Params
     from deepfake_detector.learning.input_pipeline import face_dataset
     from deepfake_detector.learning.model import build_model
+    from deepfake_detector.recipes.training import class_weights
     from deepfake_detector.sources.images import read_image
-    from deepfake_detector.stages.train import class_weights
 
     cfg = Params.model_validate(params_with(ctx, {})).train
     files, labels = face_files(ctx, cfg.batch_size)

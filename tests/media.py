@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deepfake_detector.stages.demo_data import load_identity_photos
+from deepfake_detector.sources.demo_clips import load_identity_photos
 
 
 def one_face() -> np.ndarray:

@@ -159,8 +159,9 @@ LAYERS = {
     "sources": {"core"},
     "learning": {"core"},
     "inference": {"core", "sources", "learning"},
-    "stages": {"core", "sources", "learning", "inference"},
-    "studies": {"core", "sources", "learning", "inference", "stages"},
+    "recipes": {"core", "sources", "learning", "inference"},
+    "stages": {"core", "sources", "learning", "inference", "recipes"},
+    "studies": {"core", "sources", "learning", "inference", "recipes"},
 }
 
 

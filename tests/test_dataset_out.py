@@ -13,8 +13,8 @@ from conftest import make_project, run, shared_path
 from PIL import Image
 
 from deepfake_detector.core.config import FaceSetParams, TrainParams
+from deepfake_detector.recipes.training import row_weights, training_rows
 from deepfake_detector.sources.face_sets import read_face_set
-from deepfake_detector.stages.train import row_weights, training_rows
 from deepfake_detector.studies.dataset_out import dataset_folds, method_folds
 from deepfake_detector.studies.protocols import check_fold
 

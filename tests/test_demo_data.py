@@ -14,17 +14,16 @@ import pytest
 
 from deepfake_detector.core.config import DemoParams, Params
 from deepfake_detector.core.keys import file_sha256
-from deepfake_detector.stages.demo_data import (
+from deepfake_detector.sources.demo_clips import (
     IDENTITIES,
-    MANIFEST_COLUMNS,
     clip_seed,
     detect_faces,
     fake_source,
     load_identity_photos,
-    make_demo_videos,
     plan_clip,
     transform_points,
 )
+from deepfake_detector.stages.demo_data import MANIFEST_COLUMNS, make_demo_videos
 
 PARAMS = Params(demo=DemoParams(clips_per_identity=1, frames_per_clip=6, width=320, height=240))
 SWAP_PNG = Path("/tmp/demo_swap.png")

@@ -15,8 +15,9 @@ from reliability import Recorder
 
 from deepfake_detector.core.config import DownloadParams, Params, PathsParams
 from deepfake_detector.core.reports import StageReport, read_report
+from deepfake_detector.sources.http_download import DownloadError, fetch
 from deepfake_detector.sources.manifest import read_videos_table
-from deepfake_detector.stages.download import DownloadError, download_videos, fetch, finish_download
+from deepfake_detector.stages.download import download_videos, finish_download
 
 SIZE = 300_000
 

@@ -89,8 +89,8 @@ def test_the_logistic_head_is_folded_into_the_model_exactly(tmp_path: Path) -> N
     from sklearn.linear_model import LogisticRegression
 
     from deepfake_detector.learning.input_pipeline import face_dataset
+    from deepfake_detector.recipes.training import TIGHT, _feature_function, _fit, training_rows
     from deepfake_detector.sources.images import read_image
-    from deepfake_detector.stages.train import TIGHT, _feature_function, _fit, training_rows
 
     rng = np.random.default_rng(0)
     files = []

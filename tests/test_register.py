@@ -201,8 +201,8 @@ def test_false_positive_rates_by_age_gender_and_race_of_held_out_people() -> Non
     import numpy as np
     import pandas as pd
 
+    from deepfake_detector.recipes.assessment import group_rates
     from deepfake_detector.sources.demographics import utkface_attributes
-    from deepfake_detector.stages.evaluate import group_rates
 
     assert utkface_attributes("utkface:61_1_3_20170110220033115") == {
         "age_band": "60+",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_detector.stages.train import strategy_devices, training_strategy
+from deepfake_detector.recipes.training import strategy_devices, training_strategy
 
 
 def test_without_gpus_training_runs_on_one_device_with_the_default_strategy() -> None:
@@ -32,7 +32,7 @@ MIRRORED = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from deepfake_detector.core.config import TrainParams
-    from deepfake_detector.stages.train import fit_detector, training_strategy
+    from deepfake_detector.recipes.training import fit_detector, training_strategy
 
     rng = np.random.default_rng(0)
     rows = []

@@ -19,10 +19,10 @@ from deepfake_detector.learning.synthetic import (
     margin_ellipse,
     self_blend,
 )
+from deepfake_detector.recipes.training import face_ellipses, training_rows
 from deepfake_detector.sources.face_detection import crop_box
 from deepfake_detector.sources.face_images import with_label
 from deepfake_detector.sources.images import read_image
-from deepfake_detector.stages.train import face_ellipses, training_rows
 
 
 def _face(size: int = 96, seed: int = 0) -> np.ndarray:

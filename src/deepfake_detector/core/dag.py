@@ -85,6 +85,9 @@ class Stage:
     task_name: str = ""  # the Prefect task's name when it differs (one video's work)
     wanted: str = ""  # a function of the module: does the flow need the stage? (params, root)
     note: str = ""  # a comment for dvc.yaml
+    # Stages it runs through the table (`stage(name).function()`), not by import: their code is
+    # its code too (a study that runs the video stages on a manifest).
+    runs: tuple[str, ...] = ()
 
     @property
     def task(self) -> str:
@@ -102,8 +105,12 @@ class Stage:
         return fn
 
     def code(self) -> tuple[str, ...]:
-        """Every project module the stage runs: its module and all that module imports."""
-        return _code(self.module_name)
+        """Every project module the stage runs: its module and all that module imports, and
+        the same of each stage it `runs`."""
+        modules = set(_code(self.module_name))
+        for name in self.runs:
+            modules |= set(STAGES[name].code())
+        return tuple(sorted(modules))
 
     def code_files(self) -> tuple[Path, ...]:
         """The source files of `code()`."""
@@ -276,6 +283,7 @@ def _study_outs(study: str) -> tuple[Out, ...]:
 
 # The studies (studies/dvc.yaml, run from the project root): apart from the pipeline, so
 # `dvc repro` at the top does not run them. Each is the CLI command of its name.
+VIDEO_STAGES = ("download_videos", "extract_frames", "crop_faces")  # a manifest source's way in
 STUDY_STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
@@ -307,6 +315,7 @@ STUDY_STAGES: dict[str, Stage] = {
             ),
             deps=("${studies.leave_one_group_out.source.faces}",),
             outs=_study_outs("leave_one_group_out"),
+            runs=VIDEO_STAGES,
             home="${studies.reports_dir}/${studies.leave_one_group_out.name}",
         ),
         Stage(
@@ -328,6 +337,7 @@ STUDY_STAGES: dict[str, Stage] = {
             # Video sources run through download, frames and faces.
             deps=("${studies.cross_dataset.train.faces}", "data/manifests", "${paths.demo_dir}"),
             outs=_study_outs("cross_dataset"),
+            runs=VIDEO_STAGES,
             home="${studies.reports_dir}/${studies.cross_dataset.name}",
         ),
         Stage(
@@ -348,6 +358,7 @@ STUDY_STAGES: dict[str, Stage] = {
             ),
             deps=("${face_images.out_dir}",),
             outs=_study_outs("leave_one_dataset_out"),
+            runs=VIDEO_STAGES,
             home="${studies.reports_dir}/${studies.leave_one_dataset_out.name}",
         ),
         Stage(
@@ -370,6 +381,7 @@ STUDY_STAGES: dict[str, Stage] = {
                 for name in (STUDY_REPORT, STUDY_GEOMETRY, REPORT_NAME)
             ),
             home="${studies.reports_dir}/${studies.face_geometry.name}",
+            runs=VIDEO_STAGES,
         ),
     )
 }

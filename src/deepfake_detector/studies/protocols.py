@@ -32,6 +32,7 @@ from deepfake_detector.core.config import (
     with_geometry,
     with_overrides,
 )
+from deepfake_detector.core.dag import FACES_INDEX, VIDEO_STAGES, stage
 from deepfake_detector.core.dag import STUDY_BREAKDOWN as BREAKDOWN_FILE
 from deepfake_detector.core.dag import STUDY_CANDIDATES as CANDIDATES_FILE
 from deepfake_detector.core.dag import STUDY_FOLDS as FOLDS_FILE
@@ -40,20 +41,20 @@ from deepfake_detector.core.dag import STUDY_SUMMARY as SUMMARY_FILE
 from deepfake_detector.core.errors import UserError
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.learning.metrics import metrics_with_intervals
-from deepfake_detector.sources.face_images import read_faces_table
-from deepfake_detector.sources.manifest import read_manifest
-from deepfake_detector.stages.evaluate import (
+from deepfake_detector.recipes.assessment import (
     Assessment,
     assess,
-    curves_of,
     recipe_key,
     uncalibrated_detector,
 )
-from deepfake_detector.stages.faces import INDEX as FACES_INDEX
+from deepfake_detector.recipes.reporting import curves_of
+from deepfake_detector.sources.face_images import read_faces_table
+from deepfake_detector.sources.manifest import read_manifest
 from deepfake_detector.studies.report import write_report
 
 if TYPE_CHECKING:
     from deepfake_detector.core.tracking import StudyRun
+    from deepfake_detector.recipes.training import FeatureCache
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +185,8 @@ def self_blend_rows(
     from PIL import Image
 
     from deepfake_detector.learning.input_pipeline import face_dataset
+    from deepfake_detector.recipes.training import face_ellipses
     from deepfake_detector.sources.images import read_image
-    from deepfake_detector.stages.train import face_ellipses
 
     if reals.empty:
         return reals
@@ -295,10 +296,6 @@ def _faces_from_videos(
     source: StudySource, params: Params, root: Path, geometry: CropGeometry
 ) -> Path:
     """Run the per-video stages on a manifest, in the study's own working folders."""
-    from deepfake_detector.stages.download import download_videos
-    from deepfake_detector.stages.faces import crop_faces
-    from deepfake_detector.stages.frames import extract_frames
-
     work = params.studies.work_dir / "sources" / source.name
     paths = params.paths.model_copy(
         update={
@@ -314,8 +311,8 @@ def _faces_from_videos(
             "faces": with_geometry(params.faces, geometry),
         }
     )
-    for stage in (download_videos, extract_frames, crop_faces):
-        stage(derived, root)
+    for name in VIDEO_STAGES:  # through the table: the study table declares it `runs` them
+        stage(name).function()(derived, root)
     return root / paths.faces_dir / FACES_INDEX
 
 
@@ -359,13 +356,16 @@ def source_geometry(source: StudySource, params: Params) -> CropGeometry:
 # --- training and measuring ----------------------------------------------------------------
 
 
-def run_fold(fold: Fold, params: Params, geometry: CropGeometry) -> FoldResult:
-    """Train on the fold's train side, calibrate on its val side, measure on its test side."""
-    from deepfake_detector.stages.train import fit_detector
+def run_fold(
+    fold: Fold, params: Params, geometry: CropGeometry, features: FeatureCache | None = None
+) -> FoldResult:
+    """Train on the fold's train side, calibrate on its val side, measure on its test side;
+    `features`: the study's cache of crops' base features, shared by its folds."""
+    from deepfake_detector.recipes.training import fit_detector
 
     check_fold(fold)
     started = time.perf_counter()
-    fitted = fit_detector(fold.train, fold.val, params.train, geometry=geometry)
+    fitted = fit_detector(fold.train, fold.val, params.train, geometry=geometry, features=features)
     detector = uncalibrated_detector(fitted.model, params, geometry, f"fold {fold.name}")
     result = assess(detector, fold.val, fold.test, params.evaluate, seed=params.train.seed)
     return FoldResult(
@@ -384,7 +384,7 @@ def validation_auc(result: Assessment) -> float:
     against every real), so each kind counts alike however many fakes it brings."""
     from sklearn.metrics import roc_auc_score
 
-    from deepfake_detector.stages.evaluate import frame_scores
+    from deepfake_detector.recipes.assessment import frame_scores
 
     frames = frame_scores(result.val.assign(p_fake=result.val["p_raw"]))
     fake = (frames["label"] == "fake").to_numpy()
@@ -411,14 +411,20 @@ def validation_auc(result: Assessment) -> float:
 
 
 def run_nested(
-    fold: Fold, params: Params, geometry: CropGeometry, candidates: tuple[Candidate, ...]
+    fold: Fold,
+    params: Params,
+    geometry: CropGeometry,
+    candidates: tuple[Candidate, ...],
+    features: FeatureCache | None = None,
 ) -> FoldResult:
     """Every candidate recipe trained on the fold; the one with the best validation frame AUC
     is the fold's result. The test side never takes part in the choice."""
     results = []
     for candidate in candidates:
         log.info("fold %s: candidate %s", fold.name, candidate.name)
-        result = run_fold(fold, with_overrides(params, list(candidate.overrides)), geometry)
+        result = run_fold(
+            fold, with_overrides(params, list(candidate.overrides)), geometry, features
+        )
         result.candidate = candidate.name
         results.append(result)
     finite = [r for r in results if math.isfinite(r.val_auc)]
@@ -645,12 +651,14 @@ def nested_study(
     MLflow study run; write the report folder with the study's own `headline` numbers; the
     stage report names the recipe most folds chose."""
     from deepfake_detector.core.tracking import study_run
+    from deepfake_detector.recipes.training import FeatureCache
 
     results: list[FoldResult] = []
+    features = FeatureCache()  # every fold and candidate reads the same crops' features
     with study_run(params, root, kind, name) as run:
         for fold in folds:
             log.info("%s: fold %s (%d test faces)", kind, fold.name, len(fold.test))
-            results.append(run_nested(fold, params, geometry, candidates))
+            results.append(run_nested(fold, params, geometry, candidates, features))
             run.log_fold(fold_row(results[-1]))
             report.count("folds")
         extra = headline(results) if headline else None
