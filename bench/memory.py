@@ -87,7 +87,7 @@ def split_seed(sets: list[list[list[Path]]]) -> int:
     import pandas as pd
 
     from deepfake_detector.core.config import SplitParams
-    from deepfake_detector.stages.split import assign_groups
+    from deepfake_detector.recipes.splitting import assign_groups
 
     for seed in range(100):
         ok = True

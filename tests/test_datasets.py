@@ -456,7 +456,7 @@ def test_no_group_crosses_the_split_for_any_reader(
     import pandas as pd
 
     from deepfake_detector.core.config import SplitParams
-    from deepfake_detector.stages.split import split_faces
+    from deepfake_detector.recipes.splitting import split_faces
 
     build, options = LEAKAGE_LAYOUTS[dataset]
     build(clip, tmp_path / dataset)

@@ -6,7 +6,12 @@ import pandas as pd
 import pytest
 
 from deepfake_detector.core.config import SplitParams
-from deepfake_detector.stages.split import LeakageError, SplitError, check_no_leakage, split_faces
+from deepfake_detector.recipes.splitting import (
+    LeakageError,
+    SplitError,
+    check_no_leakage,
+    split_faces,
+)
 
 
 def faces(n_groups: int, fixed: dict[str, str] | None = None) -> pd.DataFrame:
