@@ -13,8 +13,22 @@ from deepfake_detector.core.config import FlowParams, Params, ParamsError, load_
 
 def test_the_code_defaults_are_the_shipped_params_in_every_value() -> None:
     # One recipe: a params file that leaves a key out gets params.yaml's value, and a test that
-    # builds TrainParams() tests the model the project ships.
-    assert Params() == load_params(REPO / "params.yaml")
+    # builds TrainParams() tests the model the project ships. The studies' section is read as
+    # it stands and validated by its own schema (core.study_config), whose defaults agree too.
+    from deepfake_detector.core.study_config import StudiesParams, studies_of
+
+    shipped = load_params(REPO / "params.yaml")
+    assert Params(studies=shipped.studies) == shipped
+    assert StudiesParams() == studies_of(shipped)
+
+
+def test_a_wrong_study_key_is_named() -> None:
+    from deepfake_detector.core.study_config import studies_of
+
+    shipped = load_params(REPO / "params.yaml")
+    wrong = shipped.model_copy(update={"studies": {**shipped.studies, "leave_one_grup_out": {}}})
+    with pytest.raises(ParamsError, match=r"unknown key 'studies\.leave_one_grup_out'"):
+        studies_of(wrong)
 
 
 def test_the_parameter_reference_is_generated_from_params_and_code() -> None:

@@ -24,7 +24,7 @@ from conftest import BIN, make_project, run, run_env
 from fileserver import FileServer, Served
 from reliability import Recorder
 
-from deepfake_detector.core.dag import RUN_LOG_SUFFIX
+from deepfake_detector.core.artifacts import RUN_LOG_SUFFIX
 
 pytestmark = pytest.mark.reliability
 

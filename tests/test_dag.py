@@ -12,9 +12,10 @@ from conftest import REPO
 
 from deepfake_detector.core import cache_keys, keys
 from deepfake_detector.core.config import Params, load_params
-from deepfake_detector.core.dag import STAGES, STUDY_STAGES, Stage, dump, select
+from deepfake_detector.core.dag import STAGES, Stage, dump, select
 from deepfake_detector.core.dvc_yaml import FILES, render
 from deepfake_detector.core.imports import PACKAGE, cycles, module_file
+from deepfake_detector.core.study_table import STUDY_STAGES
 
 
 @pytest.mark.parametrize("path", list(FILES))
@@ -180,3 +181,13 @@ def test_sub_packages_import_only_from_the_layers_below() -> None:
         if package(dep) not in LAYERS[package(module)] | {package(module)}
     ]
     assert wrong == []
+
+
+def test_no_pipeline_stage_reads_a_study_s_code_or_params() -> None:
+    # Editing a study (its params, its schema, its table, its code) re-runs no pipeline stage.
+    study_side = {"core.study_config", "core.study_table"}
+    for stage in STAGES.values():
+        code = {m.removeprefix(f"{PACKAGE}.") for m in stage.code()}
+        assert not code & study_side, stage.name
+        assert not any(m.startswith("studies.") for m in code), stage.name
+        assert not any(p.startswith("studies") for p in stage.params), stage.name

@@ -18,15 +18,10 @@ from conftest import (
     stages_run,
 )
 
-from deepfake_detector.core.dag import (
-    CONFUSIONS,
-    CURVES,
-    FIGURE_FILE,
-    RELIABILITY_FILE,
-    STAGES,
-    STUDY_FIGURE,
-)
+from deepfake_detector.core.artifacts import CONFUSIONS, CURVES, FIGURE_FILE, RELIABILITY_FILE
+from deepfake_detector.core.dag import STAGES
 from deepfake_detector.core.reports import read_report
+from deepfake_detector.core.study_table import STUDY_FIGURE
 
 pytestmark = pytest.mark.slow
 
@@ -85,6 +80,24 @@ def test_second_repro_does_nothing(repro: tuple[Path, str]) -> None:
     output = run(["dvc", "repro"], project).stdout
     assert stages_run(output) == []
     assert "up to date" in run(["dvc", "status"], project).stdout
+
+
+def test_editing_a_study_leaves_the_pipeline_up_to_date(repro: tuple[Path, str]) -> None:
+    """A study's param and its name changed in params.yaml: no pipeline stage is stale."""
+    project, _ = repro
+    path = project / "params.yaml"
+    before = path.read_text()
+    values = yaml.safe_load(before)
+    study = values["studies"]["leave_one_dataset_out"]
+    study["name"] = "renamed_study"
+    study["val_share"] = 0.3
+    values["studies"]["experiment"] = "other-studies"
+    try:
+        path.write_text(yaml.safe_dump(values, sort_keys=False))
+        status = run(["dvc", "status", "dvc.yaml"], project).stdout
+    finally:
+        path.write_text(before)
+    assert "up to date" in status, status
 
 
 def test_champion_loads_from_the_registry(

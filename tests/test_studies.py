@@ -337,9 +337,7 @@ def test_validation_self_blends_are_written_once_beside_their_source(tmp_path: P
     fake = val.head(1).assign(label="fake", y=1.0, video_id="f0")
     fold = Fold("03", val.head(0), pd.concat([val, fake], ignore_index=True), val.head(0))
     params = load_params(REPO / "params.yaml").model_copy(deep=True)
-    params = params.model_copy(
-        update={"studies": params.studies.model_copy(update={"work_dir": Path("work")})}
-    )
+    params = params.model_copy(update={"studies": {**params.studies, "work_dir": "work"}})
     report = StageReport("t")
     (out,) = add_self_blends([fold], params, tmp_path, CropGeometry("box", 0.0), report)
     blends = out.val[out.val["video_id"].str.startswith(SELF_BLEND + ":")]

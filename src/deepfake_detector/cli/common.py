@@ -115,9 +115,12 @@ SetOption = Annotated[
 
 def _study_params(params_path: Path, overrides: list[str] | None) -> Params:
     from deepfake_detector.core.config import with_overrides
+    from deepfake_detector.core.study_config import studies_of
 
     try:
-        return with_overrides(load_params(params_path), overrides or [])
+        settings = with_overrides(load_params(params_path), overrides or [])
+        studies_of(settings)  # the studies' section, checked before any work
+        return settings
     except ParamsError as exc:
         raise _fail(exc) from exc
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from deepfake_detector.core.config import DEFAULT_PARAMS, load_params
-from deepfake_detector.core.dag import STUDY_STAGES
 from deepfake_detector.core.runtime import (
     prepare_environment,
     setup_logging,
 )
+from deepfake_detector.core.study_table import STUDY_STAGES
 
 if TYPE_CHECKING:
     pass

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deepfake_detector.core.dag import REPORT_NAME, dump, resolve, select, stage
+from deepfake_detector.core.artifacts import REPORT_NAME
+from deepfake_detector.core.dag import dump, resolve, select, stage
 from deepfake_detector.core.keys import content_key, file_sha256, files_digest
 
 if TYPE_CHECKING:

@@ -4,7 +4,8 @@ From this table come the DVC stages (`dvc.yaml` is generated from it: `deepfake 
 CLI's stage commands, the Prefect tasks and flow, and the cache keys (`cache_keys`). A stage's
 code is not listed by hand: it is its module and every project module that one imports, read
 from the source (`imports.closure`), so an edit anywhere a stage reaches changes its key and
-makes `dvc repro` redo it. The artifact names every stage and front end uses live here too.
+makes `dvc repro` redo it. The artifact names live in `core.artifacts`; the studies' table in
+`core.study_table`, so that editing a study touches no pipeline stage's code.
 
 Paths are written as DVC writes them, `${section.key}` over `params.yaml`.
 """
@@ -19,6 +20,18 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from deepfake_detector.core.artifacts import (
+    CONFUSIONS,
+    CURVES,
+    FACES_INDEX,
+    FIGURE_FILE,
+    INFERENCE_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    RELIABILITY_FILE,
+    REPORT_NAME,
+    VIDEO_PREDICTIONS_FILE,
+)
 from deepfake_detector.core.imports import PACKAGE, closure, module_file
 
 if TYPE_CHECKING:
@@ -26,38 +39,6 @@ if TYPE_CHECKING:
     from deepfake_detector.core.reports import StageReport
 
 StageFn = Callable[["Params", Path], "StageReport"]
-
-# Artifact names: what the stages write and the front ends read.
-REPORT_NAME = "report.json"  # every stage's report, in its folder: inputs' facts only, hashed
-RUN_LOG_SUFFIX = ".run.json"  # `<folder>.run.json`: one run's facts (time, host), not hashed
-DEMO_MANIFEST = "manifest.csv"
-VIDEOS_TABLE = "videos.csv"
-FRAMES_INDEX = "frames.csv"
-FRAMES_STAMP = "frames.json"  # per-video folder: the frames made and the key that made them
-FACES_INDEX = "faces.csv"
-FACES_STAMP = "faces.json"
-SPLIT_FILE = "split.csv"
-MODEL_FILE = "model.keras"
-HISTORY_FILE = "history.csv"
-METRICS_FILE = "metrics.json"
-INFERENCE_FILE = "inference.json"  # how to run the model: sizes, threshold, calibration, origin
-PREDICTIONS_FILE = "predictions.csv"
-VIDEO_PREDICTIONS_FILE = "video_predictions.csv"
-FIGURE_FILE = "evaluation.png"
-CURVES = ("roc_frame.csv", "roc_video.csv", "pr_frame.csv", "pr_video.csv")
-CONFUSIONS = ("confusion_frame.csv", "confusion_video.csv")  # one row per item: actual, predicted
-RELIABILITY_FILE = "reliability_frame.csv"  # per bin of P(fake): mean predicted, share fake
-CARD_JSON = "model_card.json"  # a registered version's model card, in its artifacts
-CARD_MARKDOWN = "model_card.md"
-# A study's report folder.
-STUDY_REPORT = "report.md"
-STUDY_FOLDS = "folds.csv"
-STUDY_BREAKDOWN = "breakdown.csv"
-STUDY_PREDICTIONS = "video_predictions.csv"
-STUDY_CANDIDATES = "candidates.csv"
-STUDY_FIGURE = "roc.png"
-STUDY_SUMMARY = "metrics.json"
-STUDY_GEOMETRY = "geometry.csv"  # the face geometry study's table
 
 
 @dataclass(frozen=True)
@@ -259,129 +240,6 @@ STAGES: dict[str, Stage] = {
             # Cached, not committed: a fresh clone has no registration until it registers its own.
             outs=(Out("${paths.registration_dir}/" + REPORT_NAME),),
             home="${paths.registration_dir}",
-        ),
-    )
-}
-
-
-def _study_outs(study: str) -> tuple[Out, ...]:
-    folder = f"${{studies.reports_dir}}/${{studies.{study}.name}}"
-    files = (
-        STUDY_REPORT,
-        STUDY_FOLDS,
-        STUDY_BREAKDOWN,
-        STUDY_PREDICTIONS,
-        STUDY_CANDIDATES,
-        REPORT_NAME,
-    )
-    return (
-        *(Out(f"{folder}/{name}", cache=False) for name in files),
-        Out(f"{folder}/{STUDY_SUMMARY}", kind="metrics", cache=False),
-        Out(f"{folder}/{STUDY_FIGURE}", kind="plots", cache=False),
-    )
-
-
-# The studies (studies/dvc.yaml, run from the project root): apart from the pipeline, so
-# `dvc repro` at the top does not run them. Each is the CLI command of its name.
-VIDEO_STAGES = ("download_videos", "extract_frames", "crop_faces")  # a manifest source's way in
-STUDY_STAGES: dict[str, Stage] = {
-    s.name: s
-    for s in (
-        Stage(
-            "import_faces",
-            "sources.face_images",
-            "Import labelled face crops (e.g. the shared DFD crops) as a faces table.",
-            # faces: the crop size and JPEG quality of re-cut crops (face_images.recut).
-            params=("face_images", "faces.crop_size", "faces.jpeg_quality", "paths.recut_dir"),
-            deps=("${face_images.root}",),
-            outs=(Out("${face_images.out_dir}"),),
-            home="${face_images.out_dir}",
-        ),
-        Stage(
-            "leave_one_group_out",
-            "studies.protocols",
-            "Leave one group (actor) out: nested recipe choice, pooled frame AUC.",
-            # split.extra_faces: other people's faces join every fold's training.
-            params=(
-                "train",
-                "evaluate",
-                "faces",
-                "face_images",
-                "split.extra_faces",
-                "split.seed",
-                "paths.recut_dir",
-                "studies.leave_one_group_out",
-                "studies.reports_dir",
-            ),
-            deps=("${studies.leave_one_group_out.source.faces}",),
-            outs=_study_outs("leave_one_group_out"),
-            runs=VIDEO_STAGES,
-            home="${studies.reports_dir}/${studies.leave_one_group_out.name}",
-        ),
-        Stage(
-            "cross_dataset",
-            "studies.protocols",
-            "Train on one source, test on others (other people, other forgeries).",
-            params=(
-                "train",
-                "evaluate",
-                "faces",
-                "face_images",
-                "frames",
-                "split.extra_faces",
-                "split.seed",
-                "paths.recut_dir",
-                "studies.cross_dataset",
-                "studies.reports_dir",
-            ),
-            # Video sources run through download, frames and faces.
-            deps=("${studies.cross_dataset.train.faces}", "data/manifests", "${paths.demo_dir}"),
-            outs=_study_outs("cross_dataset"),
-            runs=VIDEO_STAGES,
-            home="${studies.reports_dir}/${studies.cross_dataset.name}",
-        ),
-        Stage(
-            "leave_one_dataset_out",
-            "studies.dataset_out",
-            "Leave one dataset (and one forgery method) out: nested, per held-out set AUC.",
-            # split.extra_faces: its real-only sets (UTKFace) join every fold's training.
-            params=(
-                "train",
-                "evaluate",
-                "faces",
-                "face_images",
-                "split.extra_faces",
-                "split.seed",
-                "paths.recut_dir",
-                "studies.leave_one_dataset_out",
-                "studies.reports_dir",
-            ),
-            deps=("${face_images.out_dir}",),
-            outs=_study_outs("leave_one_dataset_out"),
-            runs=VIDEO_STAGES,
-            home="${studies.reports_dir}/${studies.leave_one_dataset_out.name}",
-        ),
-        Stage(
-            "face_geometry",
-            "studies.face_geometry",
-            "Where MTCNN finds the face in each source's crops and in prediction's crop.",
-            params=(
-                "faces",
-                "face_images",
-                "split.extra_faces",
-                "split.seed",
-                "paths.recut_dir",
-                "studies.leave_one_dataset_out.datasets",
-                "studies.face_geometry",
-                "studies.reports_dir",
-            ),
-            deps=("${face_images.out_dir}",),
-            outs=tuple(
-                Out(f"${{studies.reports_dir}}/${{studies.face_geometry.name}}/{name}", cache=False)
-                for name in (STUDY_REPORT, STUDY_GEOMETRY, REPORT_NAME)
-            ),
-            home="${studies.reports_dir}/${studies.face_geometry.name}",
-            runs=VIDEO_STAGES,
         ),
     )
 }

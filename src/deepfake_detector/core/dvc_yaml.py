@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepfake_detector.core.dag import (
-    CONFUSIONS,
-    CURVES,
-    RELIABILITY_FILE,
-    STAGES,
-    STUDY_STAGES,
-    Out,
-    Stage,
-)
+from deepfake_detector.core.artifacts import CONFUSIONS, CURVES, RELIABILITY_FILE
+from deepfake_detector.core.dag import STAGES, Out, Stage
 from deepfake_detector.core.imports import SRC
+from deepfake_detector.core.study_table import STUDY_STAGES
 
 HEADER = """\
 # Generated from the stage table (src/deepfake_detector/core/dag.py) by `deepfake dvc_yaml`:

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from deepfake_detector.core.config import Params
+from deepfake_detector.core.study_config import StudiesParams
 
 KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w]*):(?P<rest>.*)$")
 HEADER = (
@@ -83,9 +85,10 @@ def params_reference(params_path: Path) -> str:
     out = [HEADER]
     for section, body in values.items():
         field = Params.model_fields.get(section)
+        schema = StudiesParams if section == "studies" else getattr(field, "annotation", None)
         doc = ""
-        if field is not None and isinstance(field.annotation, type):
-            doc = " ".join((field.annotation.__doc__ or "").split())
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            doc = " ".join((schema.__doc__ or "").split())
         out += [f"## `{section}`", ""]
         if comments.get(section):
             note = comments[section]

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deepfake_detector.core.artifacts import REPORT_NAME, RUN_LOG_SUFFIX
 from deepfake_detector.core.atomic import write_json
-from deepfake_detector.core.dag import REPORT_NAME, RUN_LOG_SUFFIX
 
 log = logging.getLogger(__name__)
 

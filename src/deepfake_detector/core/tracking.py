@@ -281,26 +281,29 @@ class StudyRun:
 
 
 @contextmanager
-def study_run(params: Params, root: Path, kind: str, name: str) -> Iterator[StudyRun]:
-    """A parent run with the study's recipe as params; it ends FAILED if the study raises."""
+def study_run(
+    params: Params, root: Path, kind: str, name: str, experiment: str, setup: Mapping[str, Any]
+) -> Iterator[StudyRun]:
+    """A parent run in `experiment` with the study's recipe and its own `setup` as params; it
+    ends FAILED if the study raises."""
     import mlflow
 
-    experiment_id = connect(params, root, params.studies.experiment)
+    experiment_id = connect(params, root, experiment)
     logged = {}
     for section in STUDY_SECTIONS:
         logged.update(flatten(section, getattr(params, section).model_dump(mode="json")))
-    logged.update(flatten(kind, getattr(params.studies, kind).model_dump(mode="json")))
+    logged.update(flatten(kind, setup))
     tags = {"study": kind, "study_name": name, "git_commit": git_commit(root)}
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as parent:
         mlflow.log_params({k: str(v)[:6000] for k, v in logged.items()})
         yield StudyRun(parent.info.run_id, experiment_id, tags)
 
 
-def study_runs(params: Params, root: Path = Path(".")) -> Any:
+def study_runs(params: Params, experiment: str, root: Path = Path(".")) -> Any:
     """Every parent study run (finished or failed) with its recipe and summary, oldest first."""
     import mlflow
 
-    experiment_id = connect(params, root, params.studies.experiment)
+    experiment_id = connect(params, root, experiment)
     runs = mlflow.search_runs(
         [experiment_id], filter_string="tags.study != ''", order_by=["attributes.start_time ASC"]
     )

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from deepfake_detector.core.artifacts import INFERENCE_FILE
 from deepfake_detector.core.atomic import atomic_path, write_json
 from deepfake_detector.core.config import Params
-from deepfake_detector.core.dag import INFERENCE_FILE
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.core.tracking import tracking_uri
 from deepfake_detector.inference.lite_export import write_lite_files

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from deepfake_detector.core.dag import CARD_JSON, CARD_MARKDOWN
+from deepfake_detector.core.artifacts import CARD_JSON, CARD_MARKDOWN
 from deepfake_detector.core.model_ref import ModelRef
 from deepfake_detector.sources.demographics import ATTRIBUTES
 

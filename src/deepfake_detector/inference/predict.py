@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import cv2
 import numpy as np
 
+from deepfake_detector.core.artifacts import INFERENCE_FILE, MODEL_FILE
 from deepfake_detector.core.config import FacesParams, FramesParams
-from deepfake_detector.core.dag import INFERENCE_FILE, MODEL_FILE
 from deepfake_detector.core.model_ref import ModelRef
 from deepfake_detector.inference.tracks import Track, link_tracks, video_score
 from deepfake_detector.learning.abstention import CLOSE, Abstention, sharpness

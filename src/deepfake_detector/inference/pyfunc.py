@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deepfake_detector.core.dag import INFERENCE_FILE
+from deepfake_detector.core.artifacts import INFERENCE_FILE
 
 if TYPE_CHECKING:
     from deepfake_detector.core.config import Params

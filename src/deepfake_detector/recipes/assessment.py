@@ -16,15 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from deepfake_detector.core.artifacts import REPORT_NAME, STUDY_SUMMARY
 from deepfake_detector.core.config import (
     CropGeometry,
     EvaluateParams,
     Params,
     with_geometry,
-)
-from deepfake_detector.core.dag import (
-    REPORT_NAME,
-    STUDY_SUMMARY,
 )
 from deepfake_detector.inference.predict import (
     Detector,
@@ -331,15 +328,20 @@ def recipe_key(params: Params) -> str:
 
 
 def study_score(params: Params, root: Path) -> dict[str, object]:
-    """The leave-one-group-out study's headline, and whether it measured this same recipe."""
-    folder = root / params.studies.reports_dir / params.studies.leave_one_group_out.name
+    """The leave-one-group-out study's headline, and whether it measured this same recipe.
+
+    The studies' section is read as it stands in params (its schema, `core.study_config`, is no
+    part of the pipeline's code: editing a study re-runs no stage)."""
+    studies = params.studies
+    name = (studies.get("leave_one_group_out") or {}).get("name")
+    folder = root / str(studies.get("reports_dir", "")) / str(name)
     try:
         summary = json.loads((folder / STUDY_SUMMARY).read_text())
         details = json.loads((folder / REPORT_NAME).read_text()).get("details", {})
     except (OSError, ValueError):
         return {}
     return {
-        "name": params.studies.leave_one_group_out.name,
+        "name": name,
         "pooled_frame_auc": summary.get("pooled_frame_auc"),
         "pooled_frame_auc_low": summary.get("pooled_frame_auc_low"),
         "pooled_frame_auc_high": summary.get("pooled_frame_auc_high"),
@@ -351,21 +353,22 @@ def study_score(params: Params, root: Path) -> dict[str, object]:
 def transfer_score(params: Params, root: Path) -> dict[str, object]:
     """The leave-one-dataset-out study's headline (`transfer`): each held-out dataset's frame
     AUC with its interval, their mean, and whether it measured this same recipe."""
-    study = params.studies.leave_one_dataset_out
-    folder = root / params.studies.reports_dir / study.name
+    study = params.studies.get("leave_one_dataset_out") or {}
+    folder = root / str(params.studies.get("reports_dir", "")) / str(study.get("name"))
     try:
         summary = json.loads((folder / STUDY_SUMMARY).read_text())
         details = json.loads((folder / REPORT_NAME).read_text()).get("details", {})
     except (OSError, ValueError):
         return {}
+    names = [str(s.get("name")) for s in study.get("datasets") or []]
     held = {
-        s.name: [summary.get(f"heldout_{s.name}_frame_auc{k}") for k in ("", "_low", "_high")]
-        for s in study.datasets
-        if summary.get(f"heldout_{s.name}_frame_auc") is not None
+        name: [summary.get(f"heldout_{name}_frame_auc{k}") for k in ("", "_low", "_high")]
+        for name in names
+        if summary.get(f"heldout_{name}_frame_auc") is not None
     }
     return {
         "transfer": {
-            "name": study.name,
+            "name": study.get("name"),
             "mean_heldout_dataset_frame_auc": summary.get("mean_heldout_dataset_frame_auc"),
             "heldout_frame_auc": held,
             "same_recipe": details.get("recipe_key") == recipe_key(params),

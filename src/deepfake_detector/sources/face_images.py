@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from deepfake_detector.core.artifacts import FACES_INDEX as INDEX
 from deepfake_detector.core.atomic import atomic_path
 from deepfake_detector.core.config import FaceImagesParams, Params
-from deepfake_detector.core.dag import FACES_INDEX as INDEX
 from deepfake_detector.core.errors import UserError
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.sources.images import MAX_PIXELS

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfake_detector.core.artifacts import SPLIT_FILE
 from deepfake_detector.core.config import CropGeometry, FaceSetParams, Params
-from deepfake_detector.core.dag import SPLIT_FILE
 from deepfake_detector.core.errors import UserError
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.sources.face_images import with_label

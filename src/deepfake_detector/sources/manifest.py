@@ -11,8 +11,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlparse, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
+from deepfake_detector.core.artifacts import VIDEOS_TABLE
 from deepfake_detector.core.atomic import write_text
-from deepfake_detector.core.dag import VIDEOS_TABLE
 from deepfake_detector.core.errors import UserError
 from deepfake_detector.core.reports import StageReport
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from deepfake_detector.core import cache_keys
+from deepfake_detector.core.artifacts import DEMO_MANIFEST as MANIFEST_NAME
 from deepfake_detector.core.atomic import write_text
 from deepfake_detector.core.config import Params
-from deepfake_detector.core.dag import DEMO_MANIFEST as MANIFEST_NAME
 from deepfake_detector.core.keys import file_sha256
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.sources.demo_clips import (

@@ -8,10 +8,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from deepfake_detector.core.artifacts import REPORT_NAME
 from deepfake_detector.core.atomic import remove_stale_temps
 from deepfake_detector.core.cache_keys import item_key
 from deepfake_detector.core.config import Params
-from deepfake_detector.core.dag import REPORT_NAME
 from deepfake_detector.core.keys import file_sha256
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.core.stage_run import PerVideo, run_per_video

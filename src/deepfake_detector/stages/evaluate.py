@@ -10,9 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepfake_detector.core import cache_keys
-from deepfake_detector.core.atomic import atomic_path, write_json
-from deepfake_detector.core.config import Params, crop_geometry
-from deepfake_detector.core.dag import (
+from deepfake_detector.core.artifacts import (
     INFERENCE_FILE,
     METRICS_FILE,
     MODEL_FILE,
@@ -20,6 +18,8 @@ from deepfake_detector.core.dag import (
     RELIABILITY_FILE,
     VIDEO_PREDICTIONS_FILE,
 )
+from deepfake_detector.core.atomic import atomic_path, write_json
+from deepfake_detector.core.config import Params, crop_geometry
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.learning.metrics import reliability_bins
 from deepfake_detector.learning.model import load_model

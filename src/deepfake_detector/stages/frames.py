@@ -11,11 +11,11 @@ from pathlib import Path
 import cv2
 import pandas as pd
 
+from deepfake_detector.core.artifacts import FRAMES_INDEX as INDEX
+from deepfake_detector.core.artifacts import FRAMES_STAMP as STAMP
 from deepfake_detector.core.atomic import atomic_dir, atomic_path
 from deepfake_detector.core.cache_keys import item_key
 from deepfake_detector.core.config import Params
-from deepfake_detector.core.dag import FRAMES_INDEX as INDEX
-from deepfake_detector.core.dag import FRAMES_STAMP as STAMP
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.core.stage_run import PerVideo, clear_unlisted, load_stamp, run_per_video
 from deepfake_detector.sources.manifest import VideoRecord, read_videos_table

@@ -12,8 +12,7 @@ import pandas as pd
 
 from deepfake_detector import __version__
 from deepfake_detector.core import cache_keys
-from deepfake_detector.core.config import Params, RegistryParams
-from deepfake_detector.core.dag import (
+from deepfake_detector.core.artifacts import (
     CARD_JSON,
     CARD_MARKDOWN,
     HISTORY_FILE,
@@ -23,6 +22,7 @@ from deepfake_detector.core.dag import (
     REPORT_NAME,
     SPLIT_FILE,
 )
+from deepfake_detector.core.config import Params, RegistryParams
 from deepfake_detector.core.keys import file_sha256
 from deepfake_detector.core.reports import StageReport, run_log_path
 from deepfake_detector.core.tracking import (

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from deepfake_detector.core import cache_keys
+from deepfake_detector.core.artifacts import FACES_INDEX, SPLIT_FILE
 from deepfake_detector.core.atomic import atomic_path
 from deepfake_detector.core.config import Params, crop_geometry
-from deepfake_detector.core.dag import FACES_INDEX, SPLIT_FILE
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.recipes.splitting import (
     SPLITS,

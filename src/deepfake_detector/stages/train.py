@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_detector.core import cache_keys
+from deepfake_detector.core.artifacts import HISTORY_FILE, MODEL_FILE
 from deepfake_detector.core.atomic import atomic_path
 from deepfake_detector.core.config import Params, crop_geometry
-from deepfake_detector.core.dag import HISTORY_FILE, MODEL_FILE
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.learning.model import save_model
 from deepfake_detector.recipes.training import fit_detector

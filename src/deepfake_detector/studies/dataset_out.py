@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_detector.core.config import CropGeometry, Params, StudySource
+from deepfake_detector.core.config import CropGeometry, Params
 from deepfake_detector.core.reports import StageReport
+from deepfake_detector.core.study_config import StudySource, studies_of
 from deepfake_detector.sources.face_sets import assign_validation
 from deepfake_detector.studies.protocols import (
     Fold,
@@ -58,7 +59,7 @@ def dataset_tables(
         table["method"] = table["method"].fillna("").astype(str) if "method" in table else ""
         table["real_only"] = False
         table["split"] = assign_validation(
-            table, params.studies.leave_one_dataset_out.val_share, params.train.seed
+            table, studies_of(params).leave_one_dataset_out.val_share, params.train.seed
         )
         tables[source.name] = table
     return tables
@@ -151,7 +152,7 @@ def headline(results: list[FoldResult], datasets: list[str]) -> dict[str, float]
 def leave_one_dataset_out(params: Params, root: Path = Path("."), command: str = "") -> StageReport:
     """Study: hold out each dataset (and each forgery method of one) in turn; nested recipe
     choice on the training datasets' validation groups; per held-out set frame AUC."""
-    study = params.studies.leave_one_dataset_out
+    study = studies_of(params).leave_one_dataset_out
     report = StageReport("leave_one_dataset_out")
     if len(study.datasets) < 2:
         raise StudyError("studies.leave_one_dataset_out.datasets: give at least two datasets")

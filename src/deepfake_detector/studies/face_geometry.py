@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from deepfake_detector.core.atomic import atomic_path, write_text
-from deepfake_detector.core.config import CropGeometry, Params, StudySource, with_geometry
-from deepfake_detector.core.dag import STUDY_GEOMETRY as GEOMETRY_FILE
-from deepfake_detector.core.dag import STUDY_REPORT
+from deepfake_detector.core.config import CropGeometry, Params, with_geometry
 from deepfake_detector.core.reports import StageReport
+from deepfake_detector.core.study_config import StudySource, studies_of
+from deepfake_detector.core.study_table import STUDY_GEOMETRY as GEOMETRY_FILE
+from deepfake_detector.core.study_table import STUDY_REPORT
 from deepfake_detector.sources.face_detection import MtcnnDetector, crop_face
 from deepfake_detector.sources.images import read_image
 from deepfake_detector.sources.recut import REDETECT
@@ -101,10 +102,10 @@ def summarise(name: str, boxes: pd.DataFrame) -> dict[str, object]:
 def face_geometry(params: Params, root: Path = Path("."), command: str = "") -> StageReport:
     """Study: the re-detected face box in a sample of each source's crops and in prediction's
     own crops; `geometry.csv` and `report.md`."""
-    study = params.studies.face_geometry
+    study = studies_of(params).face_geometry
     report = StageReport("face_geometry")
     detector = MtcnnDetector(REDETECT)
-    sources: list[StudySource] = list(params.studies.leave_one_dataset_out.datasets)
+    sources: list[StudySource] = list(studies_of(params).leave_one_dataset_out.datasets)
     sources += [
         StudySource(name=s.name, face_set=s) for s in params.split.extra_faces if s.format == "real"
     ]
@@ -136,7 +137,7 @@ def face_geometry(params: Params, root: Path = Path("."), command: str = "") -> 
     else:
         report.skip(str(frames_dir), "no video frames: prediction's crop is not measured")
     table = pd.DataFrame(rows)
-    out_dir = root / params.studies.reports_dir / study.name
+    out_dir = root / studies_of(params).reports_dir / study.name
     with atomic_path(out_dir / GEOMETRY_FILE) as tmp:
         table.to_csv(tmp, index=False)
     write_text(out_dir / STUDY_REPORT, _text(table, command, study.sample))

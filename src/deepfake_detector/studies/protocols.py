@@ -21,25 +21,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from deepfake_detector.core.artifacts import FACES_INDEX
+from deepfake_detector.core.artifacts import STUDY_SUMMARY as SUMMARY_FILE
 from deepfake_detector.core.atomic import atomic_path, write_json
 from deepfake_detector.core.config import (
-    Candidate,
     CropGeometry,
     FaceSetParams,
     Params,
-    StudySource,
     crop_geometry,
     with_geometry,
     with_overrides,
 )
-from deepfake_detector.core.dag import FACES_INDEX, VIDEO_STAGES, stage
-from deepfake_detector.core.dag import STUDY_BREAKDOWN as BREAKDOWN_FILE
-from deepfake_detector.core.dag import STUDY_CANDIDATES as CANDIDATES_FILE
-from deepfake_detector.core.dag import STUDY_FOLDS as FOLDS_FILE
-from deepfake_detector.core.dag import STUDY_PREDICTIONS as PREDICTIONS_FILE
-from deepfake_detector.core.dag import STUDY_SUMMARY as SUMMARY_FILE
+from deepfake_detector.core.dag import stage
 from deepfake_detector.core.errors import UserError
 from deepfake_detector.core.reports import StageReport
+from deepfake_detector.core.study_config import Candidate, StudySource, studies_of
+from deepfake_detector.core.study_table import STUDY_BREAKDOWN as BREAKDOWN_FILE
+from deepfake_detector.core.study_table import STUDY_CANDIDATES as CANDIDATES_FILE
+from deepfake_detector.core.study_table import STUDY_FOLDS as FOLDS_FILE
+from deepfake_detector.core.study_table import STUDY_PREDICTIONS as PREDICTIONS_FILE
+from deepfake_detector.core.study_table import VIDEO_STAGES
 from deepfake_detector.learning.metrics import metrics_with_intervals
 from deepfake_detector.recipes.assessment import (
     Assessment,
@@ -196,7 +197,7 @@ def self_blend_rows(
     listing = "\n".join(str(p) for p in reals["path"]).encode()
     out_dir = (
         root
-        / params.studies.work_dir
+        / studies_of(params).work_dir
         / "self_blends"
         / f"{hashlib.sha256(listing).hexdigest()[:16]}_{size}px"
     )
@@ -296,7 +297,7 @@ def _faces_from_videos(
     source: StudySource, params: Params, root: Path, geometry: CropGeometry
 ) -> Path:
     """Run the per-video stages on a manifest, in the study's own working folders."""
-    work = params.studies.work_dir / "sources" / source.name
+    work = studies_of(params).work_dir / "sources" / source.name
     paths = params.paths.model_copy(
         update={
             "videos_dir": work / "videos",
@@ -531,7 +532,7 @@ def _finish(
     """Pool the folds, write the report folder, log the summary (with a study's own
     `headline` numbers) and report to MLflow."""
     name = run.tags["study_name"]
-    out_dir = root / params.studies.reports_dir / name
+    out_dir = root / studies_of(params).reports_dir / name
     folds = pd.DataFrame([fold_row(r) for r in results])
 
     def pooled_of(level: str) -> pd.DataFrame:
@@ -605,7 +606,7 @@ def _json(value: float | int) -> float | int | None:
 
 def leave_one_group_out(params: Params, root: Path = Path("."), command: str = "") -> StageReport:
     """Study: for each group, train on the others and test on it; pooled and per-fold metrics."""
-    study = params.studies.leave_one_group_out
+    study = studies_of(params).leave_one_group_out
     report = StageReport("leave_one_group_out")
     geometry = source_geometry(study.source, params)
     table = load_source(study.source, params, root, geometry)
@@ -655,7 +656,9 @@ def nested_study(
 
     results: list[FoldResult] = []
     features = FeatureCache()  # every fold and candidate reads the same crops' features
-    with study_run(params, root, kind, name) as run:
+    studies = studies_of(params)
+    setup = getattr(studies, kind).model_dump(mode="json")
+    with study_run(params, root, kind, name, studies.experiment, setup) as run:
         for fold in folds:
             log.info("%s: fold %s (%d test faces)", kind, fold.name, len(fold.test))
             results.append(run_nested(fold, params, geometry, candidates, features))
@@ -672,7 +675,7 @@ def nested_study(
             "recipe_key": recipe_key(with_overrides(params, list(chosen.overrides))),
         }
     )
-    return report.finish(root / params.studies.reports_dir / name)
+    return report.finish(root / studies_of(params).reports_dir / name)
 
 
 def chosen_recipe(results: list[FoldResult], candidates: tuple[Candidate, ...]) -> Candidate:
@@ -686,7 +689,7 @@ def cross_dataset(params: Params, root: Path = Path("."), command: str = "") -> 
     """Study: train on one source, test on each other source (never seen in training)."""
     from deepfake_detector.core.tracking import study_run
 
-    study = params.studies.cross_dataset
+    study = studies_of(params).cross_dataset
     report = StageReport("cross_dataset")
     geometry = source_geometry(study.train, params)
     train_table = load_source(study.train, params, root, geometry)
@@ -713,11 +716,14 @@ def cross_dataset(params: Params, root: Path = Path("."), command: str = "") -> 
     )
     if study.val_self_blends:
         (fold,) = add_self_blends([fold], params, root, geometry, report)
-    with study_run(params, root, "cross_dataset", study.name) as run:
+    setup = study.model_dump(mode="json")
+    with study_run(
+        params, root, "cross_dataset", study.name, studies_of(params).experiment, setup
+    ) as run:
         result = run_fold(fold, params, geometry)
         run.log_fold(fold_row(result))
         report.count("folds")
         summary = _finish("cross_dataset", params, root, [result], command, run)
     report.run.update(run_facts([result], run.run_id))
     report.details.update({"summary": summary, "recipe_key": recipe_key(params)})
-    return report.finish(root / params.studies.reports_dir / study.name)
+    return report.finish(root / studies_of(params).reports_dir / study.name)

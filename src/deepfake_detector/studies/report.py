@@ -9,8 +9,9 @@ import pandas as pd
 
 from deepfake_detector.core.atomic import atomic_path, write_text
 from deepfake_detector.core.config import Params
-from deepfake_detector.core.dag import STUDY_FIGURE as FIGURE_FILE
-from deepfake_detector.core.dag import STUDY_REPORT
+from deepfake_detector.core.study_config import studies_of
+from deepfake_detector.core.study_table import STUDY_FIGURE as FIGURE_FILE
+from deepfake_detector.core.study_table import STUDY_REPORT
 
 RECIPE_KEYS = (
     "train.base_weights",
@@ -162,7 +163,7 @@ Made by:
 {command}
 ```
 
-One MLflow run in experiment `{params.studies.experiment}` (nested runs per fold); its id,
+One MLflow run in experiment `{studies_of(params).experiment}` (nested runs per fold); its id,
 the time taken and the machine are in `{name}.run.json` beside this folder.
 
 ## Summary
@@ -228,7 +229,7 @@ def _held_out_rows(summary: dict[str, float]) -> str:
 
 def _validation_note(params: Params, kind: str) -> str:
     """What validated, when it holds more than the study's own faces."""
-    study = getattr(params.studies, kind)
+    study = getattr(studies_of(params), kind)
     text = ""
     if kind == "leave_one_dataset_out":
         text += (

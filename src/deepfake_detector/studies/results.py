@@ -9,6 +9,7 @@ import pandas as pd
 
 from deepfake_detector.core.atomic import write_text
 from deepfake_detector.core.config import Params
+from deepfake_detector.core.study_config import studies_of
 from deepfake_detector.studies.report import fmt, markdown_table
 
 # Recipe settings shown per run (MLflow param names) and their short headers.
@@ -112,14 +113,14 @@ def write_results(params: Params, out: Path) -> int:
     """Write the table of every study run to `out`; return the number of runs."""
     from deepfake_detector.core.tracking import study_runs
 
-    table = results_table(study_runs(params))
+    table = results_table(study_runs(params, studies_of(params).experiment))
     earlier = ""
     if out.is_file() and EARLIER in out.read_text():
         earlier = "\n" + EARLIER + out.read_text().split(EARLIER, 1)[1]
     text = f"""# Study results
 
 Every run of the generalisation studies recorded in MLflow (experiment
-`{params.studies.experiment}`), oldest first, failed runs included, written by
+`{studies_of(params).experiment}`), oldest first, failed runs included, written by
 
 ```
 deepfake study_results --out {out}
