@@ -74,8 +74,8 @@ test: setup-dev  ## set up, then run the whole test suite (two pytest-xdist work
 reliability: setup-dev  ## the bad-input, fault, load and security tests; rewrite RELIABILITY.md
 	$(BIN)/pytest -n 2 --dist loadgroup -m reliability --reliability-out RELIABILITY.md
 
-test-fast: setup-dev  ## the tests that take seconds (no full pipeline runs)
-	$(BIN)/pytest -m "not slow"
+test-fast: setup-dev  ## the fast tier: every test but the whole-pipeline ones (two workers; writes nothing)
+	$(BIN)/pytest -n 2 -m "not slow"
 
 lint: setup-dev  ## ruff: lint and formatting
 	$(BIN)/ruff check src flows tasks tests bench

@@ -44,7 +44,8 @@ def make_detector(ctx: Context) -> Detector:
     """A Detector as `load_detector` builds one, around a freshly built (untrained) model."""
     from bench.projects import params_with
     from deepfake_detector.core.config import Params
-    from deepfake_detector.inference.predict import Detector, InferenceConfig, ModelRef
+    from deepfake_detector.inference.inference_config import InferenceConfig
+    from deepfake_detector.inference.predict import Detector, ModelRef
     from deepfake_detector.learning.calibration import Calibration
     from deepfake_detector.learning.model import build_model
 

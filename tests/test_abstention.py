@@ -92,7 +92,7 @@ def test_answering_fewer_faces_answers_them_better() -> None:
 
 def test_the_record_rides_with_the_model(tmp_path: Path) -> None:
     from deepfake_detector.core.config import FacesParams, FramesParams
-    from deepfake_detector.inference.predict import InferenceConfig
+    from deepfake_detector.inference.inference_config import InferenceConfig
     from deepfake_detector.learning.calibration import Calibration
 
     limits = Abstention(

@@ -16,7 +16,7 @@ from deepfake_detector.core.config import FaceSetParams, TrainParams
 from deepfake_detector.recipes.training import row_weights, training_rows
 from deepfake_detector.sources.face_sets import read_face_set
 from deepfake_detector.studies.dataset_out import dataset_folds, method_folds
-from deepfake_detector.studies.protocols import check_fold
+from deepfake_detector.studies.folds import check_fold
 
 
 def _crops(root: Path, rows: list[dict]) -> Path:
@@ -122,7 +122,7 @@ def test_each_dataset_counts_alike_in_the_validation_auc() -> None:
     the counts; scored against all reals pooled, b's would have looked half caught."""
     from types import SimpleNamespace
 
-    from deepfake_detector.studies.protocols import validation_auc
+    from deepfake_detector.studies.nested import validation_auc
 
     def rows(dataset: str, label: str, scores: list[float]) -> list[dict]:
         return [

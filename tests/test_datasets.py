@@ -12,17 +12,15 @@ import numpy as np
 import pytest
 
 from deepfake_detector.core.reports import StageReport
-from deepfake_detector.sources.datasets import (
-    READERS,
+from deepfake_detector.sources.dataset_layouts import (
     DatasetError,
     GroupLeakageError,
-    make_manifest,
     read_celebdf,
-    read_dfd,
     read_dfdc,
-    read_ffpp,
     read_folder,
 )
+from deepfake_detector.sources.datasets import READERS, make_manifest
+from deepfake_detector.sources.faceforensics_layout import read_dfd, read_ffpp
 from deepfake_detector.sources.manifest import ManifestRow, read_manifest, resolve_local
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

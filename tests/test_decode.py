@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from deepfake_detector.core.config import FacesParams, FramesParams
-from deepfake_detector.inference.predict import Detector, InferenceConfig, ModelRef, score_files
+from deepfake_detector.inference.inference_config import InferenceConfig
+from deepfake_detector.inference.predict import Detector, ModelRef, score_files
 from deepfake_detector.learning.calibration import Calibration
 from deepfake_detector.learning.input_pipeline import face_dataset
 from deepfake_detector.sources.images import read_image, read_rgb

@@ -9,7 +9,8 @@ import pytest
 from media import no_face, one_face, pan_video, save_rgb, two_faces
 
 from deepfake_detector.core.config import FacesParams, FramesParams
-from deepfake_detector.inference.predict import Detector, InferenceConfig, ModelRef, load_detector
+from deepfake_detector.inference.inference_config import InferenceConfig
+from deepfake_detector.inference.predict import Detector, ModelRef, load_detector
 from deepfake_detector.learning.calibration import Calibration
 
 

@@ -16,7 +16,7 @@ from deepfake_detector.core.tracking import (
     log_training_run,
 )
 from deepfake_detector.inference import pyfunc
-from deepfake_detector.inference.predict import InferenceConfig
+from deepfake_detector.inference.inference_config import InferenceConfig
 from deepfake_detector.learning.calibration import Calibration
 
 

@@ -649,7 +649,8 @@ def test_a_model_with_a_lambda_layer_is_refused_and_its_code_never_runs(
     import mlflow
 
     from deepfake_detector.core.config import FacesParams, FramesParams
-    from deepfake_detector.inference.predict import INFERENCE_FILE, InferenceConfig, load_detector
+    from deepfake_detector.inference.inference_config import InferenceConfig
+    from deepfake_detector.inference.predict import INFERENCE_FILE, load_detector
     from deepfake_detector.inference.pyfunc import pip_requirements, save_model
     from deepfake_detector.learning.calibration import Calibration
 
@@ -741,7 +742,7 @@ def _registrable_project(root: Path, remote: str, env: dict[str, str]) -> None:
     import keras
 
     from deepfake_detector.core.config import FacesParams, FramesParams
-    from deepfake_detector.inference.predict import InferenceConfig
+    from deepfake_detector.inference.inference_config import InferenceConfig
     from deepfake_detector.learning.calibration import Calibration
 
     (root / "params.yaml").write_text("registry:\n  model_name: security-detector\n")

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, SMALL_LOAO, make_project, run, shared_path, stages_run
 
 from deepfake_detector.core.config import CropGeometry
-from deepfake_detector.studies.protocols import (
+from deepfake_detector.studies.folds import (
     Fold,
     StudyError,
     check_fold,
@@ -294,7 +294,8 @@ def test_each_kind_of_forgery_counts_alike_in_the_validation_auc() -> None:
     """Learned-swap fakes all caught, self-blends all missed: 0.5, however many of each."""
     from types import SimpleNamespace
 
-    from deepfake_detector.studies.protocols import SELF_BLEND, validation_auc
+    from deepfake_detector.studies.folds import SELF_BLEND
+    from deepfake_detector.studies.nested import validation_auc
 
     def rows(prefix: str, label: str, scores: list[float]) -> list[dict]:
         return [
@@ -320,7 +321,7 @@ def test_validation_self_blends_are_written_once_beside_their_source(tmp_path: P
 
     from deepfake_detector.core.config import load_params
     from deepfake_detector.core.reports import StageReport
-    from deepfake_detector.studies.protocols import SELF_BLEND, add_self_blends
+    from deepfake_detector.studies.folds import SELF_BLEND, add_self_blends
 
     crops = sorted(shared_path("data", "dfd", "faces", "real").glob("*.jpg"))[:3]
     val = pd.DataFrame(

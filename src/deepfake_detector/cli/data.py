@@ -51,7 +51,8 @@ def make_manifest_command(
     """Turn a public dataset's own layout into a manifest (labels, leakage-free groups, splits)."""
     prepare_environment()
     setup_logging()
-    from deepfake_detector.sources.datasets import DatasetError, make_manifest
+    from deepfake_detector.sources.dataset_layouts import DatasetError
+    from deepfake_detector.sources.datasets import make_manifest
 
     options: dict[str, object] = {}
     for item in option or []:

@@ -9,7 +9,6 @@ is never scored in place of a face.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -21,11 +20,9 @@ import cv2
 import numpy as np
 
 from deepfake_detector.core.artifacts import INFERENCE_FILE, MODEL_FILE
-from deepfake_detector.core.config import FacesParams, FramesParams
 from deepfake_detector.core.model_ref import ModelRef
 from deepfake_detector.inference.tracks import Track, link_tracks, video_score
-from deepfake_detector.learning.abstention import CLOSE, Abstention, sharpness
-from deepfake_detector.learning.calibration import Calibration
+from deepfake_detector.learning.abstention import CLOSE, sharpness
 from deepfake_detector.sources.face_detection import (
     DETECT_BATCH,
     Detection,
@@ -37,62 +34,14 @@ from deepfake_detector.sources.video_reader import VideoReadError, sample_frames
 
 if TYPE_CHECKING:
     import keras
+from deepfake_detector.inference.inference_config import (
+    InferenceConfig,
+)
 
 log = logging.getLogger(__name__)
 
 REGISTERED_KERAS_FILE = Path("data") / MODEL_FILE  # inside a registered model's folder
 BATCH = 32
-
-
-@dataclass(frozen=True)
-class InferenceConfig:
-    """Everything besides the weights that a verdict depends on; stored with the model."""
-
-    image_size: int
-    faces: FacesParams
-    frames: FramesParams
-    calibration: Calibration
-    test_metrics: dict[str, Any] = field(default_factory=dict)
-    tta_flip: bool = False  # score each face and its mirror image, average the two
-    # What the model learnt from (face_sets.training_summary) and the study score of its recipe.
-    training: dict[str, Any] = field(default_factory=dict)
-    study: dict[str, Any] = field(default_factory=dict)
-    # When a face or a video is `uncertain`; the default never abstains (older models).
-    abstention: Abstention = field(default_factory=Abstention)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready view."""
-        return {
-            "image_size": self.image_size,
-            "faces": self.faces.model_dump(mode="json"),
-            "frames": self.frames.model_dump(mode="json"),
-            "calibration": self.calibration.to_dict(),
-            "test_metrics": self.test_metrics,
-            "tta_flip": self.tta_flip,
-            "training": self.training,
-            "study": self.study,
-            "abstention": self.abstention.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> InferenceConfig:
-        """Parse `to_dict` output."""
-        return cls(
-            image_size=int(data["image_size"]),
-            faces=FacesParams(**data["faces"]),
-            frames=FramesParams(**data["frames"]),
-            calibration=Calibration(**data["calibration"]),
-            test_metrics=data.get("test_metrics", {}),
-            tta_flip=bool(data.get("tta_flip", False)),
-            training=data.get("training", {}),
-            study=data.get("study", {}),
-            abstention=Abstention(**data.get("abstention", {})),
-        )
-
-    @classmethod
-    def read(cls, path: Path) -> InferenceConfig:
-        """Load from a JSON file."""
-        return cls.from_dict(json.loads(path.read_text()))
 
 
 @dataclass

@@ -23,12 +23,8 @@ from deepfake_detector.core.config import (
     Params,
     with_geometry,
 )
-from deepfake_detector.inference.predict import (
-    Detector,
-    InferenceConfig,
-    ModelRef,
-    score_crop_files,
-)
+from deepfake_detector.inference.inference_config import InferenceConfig
+from deepfake_detector.inference.predict import Detector, ModelRef, score_crop_files
 from deepfake_detector.inference.tracks import link_tracks, video_score
 from deepfake_detector.learning.abstention import (
     Abstention,

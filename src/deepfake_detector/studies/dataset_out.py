@@ -21,16 +21,9 @@ from deepfake_detector.core.config import CropGeometry, Params
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.core.study_config import StudySource, studies_of
 from deepfake_detector.sources.face_sets import assign_validation
-from deepfake_detector.studies.protocols import (
-    Fold,
-    FoldResult,
-    StudyError,
-    add_self_blends,
-    extra_faces,
-    load_source,
-    nested_study,
-    source_geometry,
-)
+from deepfake_detector.studies.folds import Fold, FoldResult, StudyError, add_self_blends
+from deepfake_detector.studies.nested import nested_study
+from deepfake_detector.studies.sources import extra_faces, load_source, source_geometry
 
 METHOD_FOLD = "{dataset}-{method}"  # a method fold's name, e.g. ffpp-Deepfakes
 

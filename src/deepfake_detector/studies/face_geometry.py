@@ -28,8 +28,8 @@ from deepfake_detector.core.study_table import STUDY_REPORT
 from deepfake_detector.sources.face_detection import MtcnnDetector, crop_face
 from deepfake_detector.sources.images import read_image
 from deepfake_detector.sources.recut import REDETECT
-from deepfake_detector.studies.protocols import load_source, source_geometry
 from deepfake_detector.studies.report import fmt, markdown_table
+from deepfake_detector.studies.sources import load_source, source_geometry
 
 log = logging.getLogger(__name__)
 
