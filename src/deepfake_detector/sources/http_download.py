@@ -18,7 +18,7 @@ import shutil
 import socket
 import threading
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import requests
 from urllib3.exceptions import InvalidHeader
@@ -29,9 +29,11 @@ from deepfake_detector.core.config import DownloadParams
 from deepfake_detector.core.errors import UserError
 from deepfake_detector.core.keys import file_sha256
 from deepfake_detector.sources.manifest import (
+    ManifestRow,
     redact_uri,
     resolve_local,
     scrub,
+    uri_basename,
     uri_scheme,
 )
 
@@ -320,3 +322,9 @@ def _retry_after(resp: requests.Response) -> float:
         return Retry().parse_retry_after(value)
     except InvalidHeader:  # a malformed header only means "no hint"
         return 0.0
+
+
+def video_filename(row: ManifestRow) -> str:
+    """File name of a row's video: its id plus the uri's lower-case extension (default .mp4)."""
+    suffix = PurePosixPath(uri_basename(row.uri)).suffix.lower()
+    return row.video_id + (suffix if _EXT.fullmatch(suffix) else DEFAULT_EXT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ TABLE_COLUMNS = ("video_id", "path", "label", "group", "sha256", "split", "sourc
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_ID = 120
+
+log = logging.getLogger(__name__)
 
 
 class ManifestError(UserError, ValueError):
@@ -230,3 +233,20 @@ def read_videos_table(folder: Path) -> list[VideoRecord]:
         for _, cells in rows
         if any(cells.values())
     ]
+
+
+def previous_records(videos_dir: Path) -> dict[str, VideoRecord]:
+    """Records of the last run's videos table by video_id; empty when absent or unreadable."""
+    if not (videos_dir / VIDEOS_TABLE).is_file():
+        return {}
+    try:
+        return {rec.video_id: rec for rec in read_videos_table(videos_dir)}
+    except ManifestError as exc:
+        log.warning("ignoring the previous videos table: %s", exc)
+        return {}
+
+
+def previous_sha256(row: ManifestRow, previous: dict[str, VideoRecord]) -> str | None:
+    """The sha256 the last run verified for this row's video, if it came from the same uri."""
+    rec = previous.get(row.video_id)
+    return rec.sha256 if rec is not None and rec.source == redact_uri(row.uri) else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from deepfake_detector.core.artifacts import REPORT_NAME
 from deepfake_detector.core.atomic import remove_stale_temps
@@ -16,26 +16,25 @@ from deepfake_detector.core.keys import file_sha256
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.core.stage_run import PerVideo, run_per_video
 from deepfake_detector.sources.http_download import (
-    _EXT,
-    DEFAULT_EXT,
     LOCAL_SCHEMES,
     PART_SUFFIX,
     VIDEO_EXTS,
     DownloadError,
     fetch,
     part_path,
+    video_filename,
 )
 from deepfake_detector.sources.manifest import (
     VIDEOS_TABLE,
     ManifestError,
     ManifestRow,
     VideoRecord,
+    previous_records,
+    previous_sha256,
     read_manifest,
-    read_videos_table,
     redact_uri,
     resolve_local,
     scrub,
-    uri_basename,
     uri_scheme,
     write_videos_table,
 )
@@ -43,29 +42,6 @@ from deepfake_detector.sources.manifest import (
 log = logging.getLogger(__name__)
 
 STAGE = "download_videos"
-
-
-def video_filename(row: ManifestRow) -> str:
-    """File name of a row's video: its id plus the uri's lower-case extension (default .mp4)."""
-    suffix = PurePosixPath(uri_basename(row.uri)).suffix.lower()
-    return row.video_id + (suffix if _EXT.fullmatch(suffix) else DEFAULT_EXT)
-
-
-def previous_records(videos_dir: Path) -> dict[str, VideoRecord]:
-    """Records of the last run's videos table by video_id; empty when absent or unreadable."""
-    if not (videos_dir / VIDEOS_TABLE).is_file():
-        return {}
-    try:
-        return {rec.video_id: rec for rec in read_videos_table(videos_dir)}
-    except ManifestError as exc:
-        log.warning("ignoring the previous videos table: %s", exc)
-        return {}
-
-
-def previous_sha256(row: ManifestRow, previous: dict[str, VideoRecord]) -> str | None:
-    """The sha256 the last run verified for this row's video, if it came from the same uri."""
-    rec = previous.get(row.video_id)
-    return rec.sha256 if rec is not None and rec.source == redact_uri(row.uri) else None
 
 
 def download_video(
