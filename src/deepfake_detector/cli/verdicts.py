@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
@@ -98,33 +97,6 @@ def _check_model_exists(model: str, params_path: Path) -> str | None:
     return uri
 
 
-def _inputs(paths: list[Path]) -> list[Path]:
-    """Files as given; folders expanded recursively to the images and videos inside.
-
-    Links are not followed into folders (no loop can trap the walk); a link with a media name
-    that leads nowhere (dangling, or a loop) is kept, so that it gets its own error.
-    """
-    from deepfake_detector.sources.images import (
-        IMAGE_SUFFIXES,
-        UNSUPPORTED_SUFFIXES,
-        VIDEO_SUFFIXES,
-    )
-
-    media = IMAGE_SUFFIXES | VIDEO_SUFFIXES | UNSUPPORTED_SUFFIXES
-    out: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            out += sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix.lower() in media
-                and (p.is_file() or (p.is_symlink() and not p.exists()))
-            )
-        else:
-            out.append(path)
-    return out
-
-
 @app.command()
 def predict(
     paths: Annotated[list[Path], typer.Argument(help="Images, videos or folders (recursive).")],
@@ -145,11 +117,20 @@ def predict(
             "faces fake (e.g. 0.01; default: the model's own).",
         ),
     ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Append one JSON answer per input to this file as it is made (synced); inputs "
+            "it already answers (same path, same content) are skipped, so a killed run resumes.",
+        ),
+    ] = None,
     runtime: RuntimeOption = RuntimeChoice.auto,
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Real or fake? A verdict per image or video, with per-face evidence."""
-    from tqdm import tqdm
+    from deepfake_detector.inference.batch import AnswerLog, Progress, content_key, media_files
 
     prepare_environment()
     setup_logging(logging.WARNING)
@@ -157,17 +138,37 @@ def predict(
         detector = _detector(model, config, params, runtime.value)
         if fpr is not None:
             detector.use_fpr(fpr)
-    files = _inputs(paths)
+        try:
+            answers = AnswerLog(out) if out is not None else None
+        except OSError as exc:
+            raise UserError(f"{out}: cannot write the answers there ({exc.strerror})") from exc
+    total = sum(1 for _ in media_files(paths))  # counted first: the listing is never held
+    progress = Progress(total)
     failed = 0
     results = []
-    for path in tqdm(files, desc="predict", unit="file", disable=None, file=sys.stderr):
+    for path in media_files(paths):
+        key = content_key(path) if answers is not None else ""
+        if answers is not None and answers.done(path, key):
+            progress.step(skipped=True)
+            continue
         result = detector.predict_path(path, frames)
         failed += result["verdict"] == "error"
-        if as_json:
+        if answers is not None:
+            answers.append(result, key)
+        elif as_json:
             typer.echo(json.dumps(result, default=float))
         else:
             results.append(result)
-    if not as_json:
+        progress.step()
+    progress.close()
+    if answers is not None:
+        answers.close()
+        typer.echo(
+            f"{out}: {progress.done - progress.skipped} answered now, {progress.skipped} "
+            f"before, {failed} error(s) among the new ones",
+            err=True,
+        )
+    elif not as_json:
         _print_table(results, detector.ref.label())
         info = detector.model_info()
         typer.echo(f"{detector.ref.label()} {info['trained_on']}.")
@@ -176,7 +177,7 @@ def predict(
                 "This is the demo model (synthetic identities): its verdicts say nothing "
                 "about real deepfakes."
             )
-    if failed or not files:
+    if failed or not total:
         raise typer.Exit(1)
 
 
