@@ -42,6 +42,7 @@ MODULES = (
     "bench.dask_fanout",
     "bench.cold_verdict",
     "bench.registered_training",
+    "bench.batch_verdicts",
 )
 OUTPUT = REPO / "BENCHMARKS.md"
 RUNNING = """\
@@ -52,7 +53,7 @@ make bench                          # every benchmark, one process run; rewrites
 .venv/bin/python -m bench --only dask --merge          # one of them, merged into this file
 .venv/bin/python -m bench --list    # names: faces, frames, training, inference,
                                     #        incremental, memory, startup, dask, cold,
-                                    #        registered
+                                    #        registered, batch
 ```
 
 A run with `--quick` or `--only` leaves this file alone (`--write` forces it; `--merge` puts only

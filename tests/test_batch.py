@@ -144,3 +144,30 @@ def test_progress_off_a_terminal_is_a_plain_line_with_rate_and_time_left() -> No
     line = stream.getvalue().splitlines()[-1]
     assert line.startswith("predict: 2/10 files (1 answered before), ")
     assert "files/s, about" in line and line.endswith(" left")
+
+
+def _verdicts(tiny_model: Path, folder: Path, cwd: Path, *extra: str) -> dict[str, tuple]:
+    result = subprocess.run(
+        [str(BIN / "deepfake"), "predict", "--json", "-m", str(tiny_model), *extra, str(folder)],
+        cwd=cwd,
+        env=run_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    return {a["path"]: (a["verdict"], round(a["p_fake"], 6), len(a["faces"])) for a in lines}
+
+
+@pytest.mark.slow  # starts a local Dask cluster and two worker processes
+def test_worker_processes_and_a_dask_cluster_give_the_same_answers_in_the_same_order(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed", reason="Dask is not installed: the [cluster] extra")
+    files = faces_folder(tmp_path / "inputs", 6)
+    alone = _verdicts(tiny_model, tmp_path / "inputs", tmp_path)
+    assert list(alone) == [str(f) for f in sorted(files)]
+    assert _verdicts(tiny_model, tmp_path / "inputs", tmp_path, "--workers", "2") == alone
+    on_dask = _verdicts(tiny_model, tmp_path / "inputs", tmp_path, "--dask", "local")
+    assert on_dask == alone and list(on_dask) == list(alone)

@@ -3,8 +3,10 @@ the model card, and the export for devices."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
@@ -22,6 +24,7 @@ from deepfake_detector.core.runtime import (
 
 if TYPE_CHECKING:
     from deepfake_detector.core.config import Params
+    from deepfake_detector.inference.fanout import DetectorSpec
     from deepfake_detector.inference.predict import Detector
 
 from deepfake_detector.cli.common import ParamsOption, _guarded, app
@@ -62,6 +65,25 @@ ModelOption = Annotated[
         "(default: params' registry.model_name at registry.alias).",
     ),
 ]
+
+
+def _spec(
+    model: str | None, config: Path | None, params_path: Path, runtime: str, fpr: float | None
+) -> DetectorSpec:
+    """What loads the detector, here and in worker processes (default model: params')."""
+    from deepfake_detector.inference.fanout import DetectorSpec
+
+    model = model or load_params(params_path).registry.alias_uri
+    uri = _check_model_exists(model, params_path)
+    return DetectorSpec(model, str(config) if config else None, runtime, uri, fpr)
+
+
+def _load(spec: DetectorSpec) -> Detector:
+    """The detector of a spec, quietly; a missing model is one error line."""
+    try:
+        return spec.load()
+    except FileNotFoundError as exc:
+        raise UserError(f"{exc} ({NO_MODEL_YET})") from exc
 
 
 def _detector(
@@ -126,18 +148,28 @@ def predict(
             "it already answers (same path, same content) are skipped, so a killed run resumes.",
         ),
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes, each loading the model once.")
+    ] = 1,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            help="Answer on a Dask cluster: its scheduler (tcp://host:8786), or `local` for one "
+            "started on this machine. Inputs must be readable from every worker."
+        ),
+    ] = None,
     runtime: RuntimeOption = RuntimeChoice.auto,
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Real or fake? A verdict per image or video, with per-face evidence."""
+    from deepfake_detector.inference import fanout
     from deepfake_detector.inference.batch import AnswerLog, Progress, content_key, media_files
 
     prepare_environment()
     setup_logging(logging.WARNING)
     with _guarded("predict", lock=False):
-        detector = _detector(model, config, params, runtime.value)
-        if fpr is not None:
-            detector.use_fpr(fpr)
+        spec = _spec(model, config, params, runtime.value, fpr)
+        detector = _load(spec)
         try:
             answers = AnswerLog(out) if out is not None else None
         except OSError as exc:
@@ -146,12 +178,27 @@ def predict(
     progress = Progress(total)
     failed = 0
     results = []
-    for path in media_files(paths):
-        key = content_key(path) if answers is not None else ""
-        if answers is not None and answers.done(path, key):
-            progress.step(skipped=True)
-            continue
-        result = detector.predict_path(path, frames)
+    keys: dict[Path, str] = {}  # the content hashes of the inputs in flight
+
+    def pending() -> Iterator[Path]:
+        for path in media_files(paths):
+            key = content_key(path) if answers is not None else ""
+            if answers is not None and answers.done(path, key):
+                progress.step(skipped=True)
+                continue
+            keys[path] = key
+            yield path
+
+    if dask:
+        stream = fanout.on_dask(spec, pending(), frames, dask)
+    elif workers > 1:
+        stream = fanout.on_processes(spec, pending(), frames, workers)
+    else:
+        stream = ((p, detector.predict_path(p, frames)) for p in pending())
+    with _guarded("predict", lock=False):
+        first = next(stream, None)  # a cluster that does not answer: one error line
+    for path, result in itertools.chain([first] if first else [], stream):
+        key = keys.pop(path, "")
         failed += result["verdict"] == "error"
         if answers is not None:
             answers.append(result, key)
