@@ -246,3 +246,18 @@ def test_every_imported_third_party_module_is_declared(folders: list[str], sets:
         if not dists & declared:
             missing.append(f"{module} (installed by {sorted(dists) or 'nothing'}): {sorted(where)}")
     assert not missing, "imported but not declared in pyproject.toml:\n" + "\n".join(missing)
+
+
+def test_every_sub_package_of_the_library_is_in_the_wheel() -> None:
+    """A sub-package missing from pyproject's list works in the editable install and is gone
+    from `pip install .`."""
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    src = REPO / "src"
+    found = {
+        ".".join(init.parent.relative_to(src).parts)
+        for init in (src / "deepfake_detector").rglob("__init__.py")
+    }
+    assert found - listed == set()
