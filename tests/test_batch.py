@@ -130,9 +130,15 @@ def test_the_listing_is_streamed_sorted_and_never_follows_a_link_into_a_folder(
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "a" / "loop").symlink_to(tmp_path, target_is_directory=True)
     (tmp_path / "a" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (tmp_path / "b" / "loop.png").symlink_to(tmp_path / "b" / "loop.png")  # ELOOP when asked
     walk = media_files([tmp_path])
     assert next(walk) == tmp_path / "a" / "gone.jpg"  # a generator: nothing listed ahead
-    assert list(walk) == [tmp_path / "a/z.png", tmp_path / "b/1.mp4", tmp_path / "b/2.jpg"]
+    assert list(walk) == [
+        tmp_path / "a/z.png",
+        tmp_path / "b/1.mp4",
+        tmp_path / "b/2.jpg",
+        tmp_path / "b/loop.png",
+    ]
 
 
 def test_progress_off_a_terminal_is_a_plain_line_with_rate_and_time_left() -> None:

@@ -46,10 +46,18 @@ def _walk(folder: Path) -> Iterator[Path]:
         path = Path(entry.path)
         if entry.is_dir(follow_symlinks=False):
             yield from _walk(path)
-        elif path.suffix.lower() in MEDIA_SUFFIXES and (
-            entry.is_file() or (entry.is_symlink() and not path.exists())
-        ):
+        elif path.suffix.lower() in MEDIA_SUFFIXES and _file_or_broken_link(entry):
             yield path
+
+
+def _file_or_broken_link(entry: os.DirEntry[str]) -> bool:
+    """A file, or a link that leads nowhere (dangling, or a loop: asking raises ELOOP)."""
+    try:
+        if entry.is_file():
+            return True
+    except OSError:
+        return True
+    return entry.is_symlink() and not os.path.exists(entry.path)  # never raises
 
 
 def content_key(path: Path) -> str:
