@@ -6,19 +6,9 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-
-from deepfake_detector.core.config import DEFAULT_PARAMS, load_params
-from deepfake_detector.core.runtime import (
-    prepare_environment,
-    setup_logging,
-)
-from deepfake_detector.core.study_table import STUDY_STAGES
-
-if TYPE_CHECKING:
-    pass
 
 from deepfake_detector.cli.common import (
     ParamsOption,
@@ -30,6 +20,12 @@ from deepfake_detector.cli.common import (
     _study_params,
     app,
 )
+from deepfake_detector.core.config import DEFAULT_PARAMS, load_params
+from deepfake_detector.core.runtime import (
+    prepare_environment,
+    setup_logging,
+)
+from deepfake_detector.core.study_table import STUDY_STAGES
 
 
 @app.command(name="make_manifest")

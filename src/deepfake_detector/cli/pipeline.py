@@ -6,19 +6,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-
-from deepfake_detector.core.config import DEFAULT_PARAMS, load_params
-from deepfake_detector.core.dag import STAGES, stage, stages_until
-from deepfake_detector.core.runtime import (
-    prepare_environment,
-    setup_logging,
-)
-
-if TYPE_CHECKING:
-    pass
 
 from deepfake_detector.cli.common import (
     ParamsOption,
@@ -28,6 +18,12 @@ from deepfake_detector.cli.common import (
     _guarded,
     _logs_to_mlflow,
     app,
+)
+from deepfake_detector.core.config import DEFAULT_PARAMS, load_params
+from deepfake_detector.core.dag import STAGES, stage, stages_until
+from deepfake_detector.core.runtime import (
+    prepare_environment,
+    setup_logging,
 )
 
 

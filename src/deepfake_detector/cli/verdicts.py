@@ -3,13 +3,12 @@ the model card, and the export for devices."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -91,14 +90,7 @@ def _detector(
 ) -> Detector:
     """Load the model quietly (by default params' registry alias); registry URIs use the
     tracking URI from params or the env."""
-    from deepfake_detector.inference.predict import Runtime, load_detector
-
-    model = model or load_params(params_path).registry.alias_uri
-    uri = _check_model_exists(model, params_path)
-    try:
-        return load_detector(model, config, cast(Runtime, runtime), uri)
-    except FileNotFoundError as exc:
-        raise UserError(f"{exc} ({NO_MODEL_YET})") from exc
+    return _load(_spec(model, config, params_path, runtime, None))
 
 
 NO_MODEL_YET = "to train and register one: `make demo`, or `dvc repro` in an activated .venv"
@@ -195,18 +187,16 @@ def predict(
         stream = fanout.on_processes(spec, pending(), frames, workers)
     else:
         stream = ((p, detector.predict_path(p, frames)) for p in pending())
-    with _guarded("predict", lock=False):
-        first = next(stream, None)  # a cluster that does not answer: one error line
-    for path, result in itertools.chain([first] if first else [], stream):
-        key = keys.pop(path, "")
-        failed += result["verdict"] == "error"
-        if answers is not None:
-            answers.append(result, key)
-        elif as_json:
-            typer.echo(json.dumps(result, default=float))
-        else:
-            results.append(result)
-        progress.step()
+    with _guarded("predict", lock=False):  # a cluster that does not answer: one error line
+        for path, result in stream:
+            failed += result["verdict"] == "error"
+            if answers is not None:
+                answers.append(result, keys.pop(path, ""))
+            elif as_json:
+                typer.echo(json.dumps(result, default=float))
+            else:
+                results.append(result)
+            progress.step()
     progress.close()
     if answers is not None:
         answers.close()
@@ -267,14 +257,14 @@ def serve_app(
     setup_logging(logging.WARNING)
     with _guarded("app", lock=False):
         check_port_free(host, port)  # before the model loads and Gradio is imported
-    from deepfake_detector.inference.app import build_app, demo_examples
+    from deepfake_detector.inference.app import NO_CARD, build_app, demo_examples
     from deepfake_detector.inference.model_card import card_markdown
 
     with _guarded("app", lock=False):
         detector = _detector(model, config, params, runtime.value)
         settings = load_params(params)
         card = _card_of_folder(detector.folder, settings) if detector.folder else None
-        card_text = None if card is None else card_markdown(card, detector.ref)
+        card_text = NO_CARD if card is None else card_markdown(card, detector.ref)
     images, videos = demo_examples(settings.paths.frames_dir, settings.paths.demo_dir)
     demo = build_app(detector, images, videos, card_text)
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)

@@ -244,12 +244,10 @@ def build_app(
     detector: Detector,
     image_examples: list[str],
     video_examples: list[str],
-    card: str | None = None,
+    card: str = NO_CARD,
 ) -> gr.Blocks:
-    """The Blocks app with an Image, a Video and a Model card tab and named API endpoints.
-
-    `card`: the model card as Markdown (`inference.model_card`); by default the one in the
-    model's folder."""
+    """The Blocks app with an Image, a Video and a Model card tab and named API endpoints;
+    `card` is the model's card as Markdown (`inference.model_card`)."""
     import gradio as gr
 
     use_atomic_image_cache()
@@ -311,16 +309,8 @@ def build_app(
                 api_name="predict_video",
             )
         with gr.Tab("Model card"):
-            gr.Markdown(card if card is not None else folder_card(detector))
+            gr.Markdown(card)
     return demo
-
-
-def folder_card(detector: Detector) -> str:
-    """The card in the detector's model folder as Markdown, or why there is none."""
-    from deepfake_detector.inference.model_card import card_markdown, read_card
-
-    card = read_card(detector.folder) if detector.folder is not None else None
-    return NO_CARD if card is None else card_markdown(card, detector.ref)
 
 
 def demo_examples(frames_dir: Path, demo_dir: Path) -> tuple[list[str], list[str]]:

@@ -8,14 +8,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from deepfake_detector.core.config import FacesParams, FramesParams
 from deepfake_detector.learning.abstention import Abstention
 from deepfake_detector.learning.calibration import Calibration
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)

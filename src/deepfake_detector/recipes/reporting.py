@@ -5,7 +5,6 @@ and the evaluation figure (curves, calibration, confusion matrices).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,9 +14,6 @@ from deepfake_detector.learning.metrics import (
     EPS,
     curves,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 def plot_figures(out_dir: Path, level_curves: dict[str, tuple[dict, dict]], metrics: dict) -> None:

@@ -8,7 +8,6 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,9 +23,6 @@ from deepfake_detector.core.study_config import studies_of
 from deepfake_detector.recipes.assessment import (
     Assessment,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 class StudyError(UserError, ValueError):

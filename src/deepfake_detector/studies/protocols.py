@@ -10,7 +10,6 @@ that carry its face (a face-image pattern's `source`) all leave the training sid
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -22,9 +21,6 @@ from deepfake_detector.core.study_config import studies_of
 from deepfake_detector.recipes.assessment import (
     recipe_key,
 )
-
-if TYPE_CHECKING:
-    pass
 from deepfake_detector.studies.folds import (
     Fold,
     StudyError,

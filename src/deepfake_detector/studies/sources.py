@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -25,9 +24,6 @@ from deepfake_detector.core.study_config import StudySource, studies_of
 from deepfake_detector.core.study_table import VIDEO_STAGES
 from deepfake_detector.sources.face_images import read_faces_table
 from deepfake_detector.sources.manifest import read_manifest
-
-if TYPE_CHECKING:
-    pass
 from deepfake_detector.studies.folds import (
     StudyError,
 )
