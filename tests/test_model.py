@@ -162,3 +162,70 @@ def test_pooled_layers_and_mean_std_pooling_save_load_and_explain(tmp_path: Path
         build_model(cfg.model_copy(update={"pooled_layers": ("block_99",)}))
     with pytest.raises(FeatureLayerError, match="does not pool down"):
         build_model(cfg.model_copy(update={"pooled_layers": ("out_relu",)}))
+
+
+def test_frequency_statistics_and_the_mlp_head_fold_into_a_plain_keras_model(
+    tmp_path: Path,
+) -> None:
+    """`train.frequency` adds each high-pass band's mean magnitude beside the CNN features (a
+    blurred crop has less of it than a sharp one); `train.head: mlp` folds a fitted one-hidden-
+    layer network into `hidden` and `p_fake`. The saved model loads with Keras alone, scores as
+    the fitted head does, and Grad-CAM still explains it."""
+    import keras
+    import pandas as pd
+    import tensorflow as tf
+    from PIL import Image
+
+    from deepfake_detector.inference.gradcam import grad_cams
+    from deepfake_detector.learning.model import FREQUENCY_SCALES, _HIGH_PASS, head_of
+    from deepfake_detector.recipes.training import TIGHT, _feature_function, _fit
+
+    cfg = TrainParams(
+        image_size=64,
+        base_weights="none",
+        feature_layer="block_6_expand_relu",
+        pooled_layers=(),
+        pooling="mean",
+        frequency=True,
+        head="mlp",
+        head_hidden=8,
+        head_c=1.0,
+        synthetic_fakes="none",
+        dataset_weighting="none",
+        epochs=0,
+        augmented_views=0,
+    )
+    rng = np.random.default_rng(0)
+    sharp = np.clip(rng.normal(128, 60, (64, 64, 3)), 0, 255).astype("uint8")
+    import cv2
+
+    soft = cv2.GaussianBlur(sharp, (0, 0), 2.0)
+    files = []
+    for i in range(24):  # sharp real faces, blurred fakes: the frequency bands tell them apart
+        noise = rng.normal(0, 4, sharp.shape)
+        pixels = np.clip((soft if i % 2 else sharp) + noise, 0, 255).astype("uint8")
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+        files.append(tmp_path / f"{i}.png")
+    table = pd.DataFrame({"path": files, "y": np.array([i % 2 for i in range(24)], "float32")})
+    fitted = _fit(table, table.head(0), cfg, tf.distribute.get_strategy(), TIGHT)
+    model = fitted.model
+    bands = model.get_layer("frequency")
+    assert bands.output.shape[-1] == 2 * 2 * len(_HIGH_PASS) * len(FREQUENCY_SCALES)
+    assert not bands.trainable_weights
+    images = np.stack([sharp, soft]).astype("float32")
+    stats = bands(model.get_layer("preprocess_input")(images)).numpy()
+    kernels = 2 * len(_HIGH_PASS)
+    assert stats[0, :kernels].sum() > 2 * stats[1, :kernels].sum()  # full-scale band means
+    features = _feature_function(model)(images)
+    np.testing.assert_allclose(
+        model.predict_on_batch(images), head_of(model)(features).numpy(), atol=1e-5
+    )
+    assert fitted.history["auc"].iloc[0] > 0.9
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True, compile=False)
+    np.testing.assert_allclose(
+        model.predict_on_batch(images), again.predict_on_batch(images), atol=1e-6
+    )
+    heat = grad_cams(again, [sharp], 64)[0]
+    assert heat.shape == (64, 64) and heat.min() >= 0 and heat.max() <= 1

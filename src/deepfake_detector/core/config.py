@@ -218,9 +218,14 @@ class TrainParams(Section):
     imagenet_file: Path | None = Path("../shared/weights/mobilenet_v2_1.0_224_no_top.weights.h5")
     batch_size: int = Field(32, ge=1)
     # The head: logistic (L2-regularised logistic regression on the frozen base's features, a
-    # convex fit, repeatable to the bit) or adam (gradient descent on images, head_epochs).
-    head: Literal["logistic", "adam"] = "logistic"
-    head_c: float = Field(0.01, gt=0)  # logistic: inverse L2 strength on standardised features
+    # convex fit, repeatable to the bit), mlp (one hidden ReLU layer of `head_hidden` units on
+    # the same features, the same L2 strength) or adam (gradient descent on images, head_epochs).
+    head: Literal["logistic", "mlp", "adam"] = "logistic"
+    head_c: float = Field(0.01, gt=0)  # logistic, mlp: inverse L2 strength (standardised features)
+    head_hidden: int = Field(64, ge=1)  # mlp: hidden units
+    # Frequency statistics beside the CNN features: fixed high-pass filters (Laplacian and
+    # second differences) on the grey crop at three scales, each response's mean and spread.
+    frequency: bool = False
     augmented_views: int = Field(1, ge=0)  # logistic: augmented copies of each training face
     head_epochs: int = Field(3, ge=0)
     epochs: int = Field(0, ge=0)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from deepfake_detector.learning.model import base_of
+from deepfake_detector.learning.model import base_of, head_features, head_of
 
 if TYPE_CHECKING:
     import keras
@@ -26,15 +26,16 @@ def _cam_function(model: keras.Model) -> Callable:
     if model not in _compiled:
         import tensorflow as tf
 
-        scale = model.get_layer("preprocess_input")
-        pool, head, base = model.get_layer("pool"), model.get_layer("p_fake"), base_of(model)
+        scale, base, head = model.get_layer("preprocess_input"), base_of(model), head_of(model)
 
         @tf.function(reduce_retracing=True)
         def cams(x: tf.Tensor) -> tf.Tensor:
-            features = base(scale(x), training=False)
+            scaled = scale(x)
+            features = base(scaled, training=False)
             with tf.GradientTape() as tape:
                 tape.watch(features)
-                total = tf.reduce_sum(head(pool(features)))  # inside the tape, or no gradient
+                # inside the tape, or no gradient
+                total = tf.reduce_sum(head(head_features(model, scaled, features)))
             grads = tape.gradient(total, features)
             weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
             return tf.nn.relu(tf.reduce_sum(features * weights, axis=-1))

@@ -81,17 +81,98 @@ def build_model(params: TrainParams) -> keras.Model:
     # Exactly keras.applications.mobilenet_v2.preprocess_input (x / 127.5 - 1), as a layer so the
     # saved model needs no custom code and loads in Keras' safe mode.
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess_input")(inputs)
-    x = base(x, training=False)  # batch-norm statistics stay those of ImageNet while fine-tuning
+    maps = base(x, training=False)  # batch-norm statistics stay those of ImageNet in fine-tuning
     if params.pooling == "mean_std":
-        x = mean_std_pooling(base.output.shape[1:])(x)
+        pooled = mean_std_pooling(base.output.shape[1:])(maps)
     else:
-        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    x = keras.layers.Dropout(params.dropout, name="dropout")(x)
-    outputs = keras.layers.Dense(1, activation="sigmoid", name="p_fake")(x)
+        pooled = keras.layers.GlobalAveragePooling2D(name="pool")(maps)
+    if params.frequency:
+        bands = frequency_statistics(shape)(x)
+        pooled = keras.layers.Concatenate(name="with_frequency")([pooled, bands])
+    h = keras.layers.Dropout(params.dropout, name="dropout")(pooled)
+    if params.head == "mlp":
+        h = keras.layers.Dense(params.head_hidden, activation="relu", name="hidden")(h)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="p_fake")(h)
     return keras.Model(inputs, outputs, name="deepfake_detector")
 
 
-def mean_std_pooling(shape: tuple[int | None, ...]) -> keras.Model:
+# Fixed high-pass kernels: the Laplacian and the second differences across, down and along
+# both diagonals. Each responds to fine detail only, whatever the face's colour or light.
+_HIGH_PASS = (
+    ((0, 1, 0), (1, -4, 1), (0, 1, 0)),
+    ((0, 0, 0), (1, -2, 1), (0, 0, 0)),
+    ((0, 1, 0), (0, -2, 0), (0, 1, 0)),
+    ((1, 0, 0), (0, -2, 0), (0, 0, 1)),
+    ((0, 0, 1), (0, -2, 0), (1, 0, 0)),
+)
+FREQUENCY_SCALES = (1, 2, 4)
+
+
+def frequency_statistics(shape: tuple[int, int, int]) -> keras.Model:
+    """Frequency statistics of a crop, (H, W, 3) in [-1, 1] -> (4 * kernels * scales,), as a
+    small model named `frequency` of Keras' own layers with fixed weights (nothing trains it).
+
+    The grey crop at full, half and quarter resolution goes through the high-pass kernels
+    (`_HIGH_PASS`, each with both signs so a ReLU keeps the magnitude); each response is
+    summarised by its mean (how much detail each band holds: resampling and the smoothing of a
+    generator take it away, their upsampling leaves periodic traces) and its spatial spread
+    (how unevenly it is spread: a pasted region is sharper or softer than the rest of the face).
+    """
+    import keras
+    import numpy as np
+
+    crop = keras.Input(shape, name="scaled_crop")
+    grey_layer = keras.layers.Conv2D(1, 1, use_bias=False, trainable=False, name="grey")
+    grey = grey_layer(crop)
+    kernels = np.asarray(_HIGH_PASS, "float32")
+    bank = np.concatenate([kernels, -kernels]).transpose(1, 2, 0)[:, :, None, :]
+    summaries, filters = [], []
+    for scale in FREQUENCY_SCALES:
+        level = grey
+        if scale > 1:
+            level = keras.layers.AveragePooling2D(scale, name=f"grey_{scale}x")(grey)
+        conv = keras.layers.Conv2D(
+            bank.shape[-1], 3, use_bias=False, trainable=False, name=f"high_pass_{scale}x"
+        )
+        response = keras.layers.ReLU(name=f"magnitude_{scale}x")(conv(level))
+        filters.append(conv)
+        pool = mean_std_pooling(tuple(response.shape[1:]), name=f"bands_{scale}x")
+        summaries.append(pool(response))
+    model = keras.Model(
+        crop, keras.layers.Concatenate(name="bands")(summaries), name="frequency", trainable=False
+    )
+    # ITU-R BT.601 luma, on the [-1, 1] scaled crop; x8 so a response is about unit scale.
+    grey_layer.set_weights([np.array([0.299, 0.587, 0.114], "float32").reshape(1, 1, 3, 1) * 8])
+    for conv in filters:
+        conv.set_weights([bank])
+    return model
+
+
+def head_features(model: keras.Model, scaled: Any, maps: Any) -> Any:
+    """What the head reads, from the scaled crops and the base's feature maps: the pooled maps,
+    and the frequency statistics beside them when the model has them."""
+    pooled = model.get_layer("pool")(maps)
+    if not any(layer.name == "frequency" for layer in model.layers):
+        return pooled
+    import keras
+
+    return keras.ops.concatenate([pooled, model.get_layer("frequency")(scaled)], axis=-1)
+
+
+def head_of(model: keras.Model) -> Any:
+    """The head as a function of `head_features`: the hidden layer (mlp) and `p_fake`."""
+    names = {layer.name for layer in model.layers}
+    layers = [model.get_layer(n) for n in ("hidden", "p_fake") if n in names]
+
+    def head(x: Any) -> Any:
+        for layer in layers:
+            x = layer(x)
+        return x
+
+    return head
+
+
+def mean_std_pooling(shape: tuple[int | None, ...], name: str = "pool") -> keras.Model:
     """Each channel's spatial mean and standard deviation side by side, (H, W, C) -> (2C,), as a
     small model named `pool` of Keras' own layers (so the detector loads anywhere without custom
     code): the standard deviation is the mean of x * (x - mean) / std, which layer normalisation
@@ -111,7 +192,7 @@ def mean_std_pooling(shape: tuple[int | None, ...]) -> keras.Model:
     spread = keras.layers.Multiply(name="spread_terms")([maps, normed])
     mean = keras.layers.GlobalAveragePooling2D(name="mean")(maps)
     std = keras.layers.GlobalAveragePooling2D(name="std")(spread)
-    return keras.Model(maps, keras.layers.Concatenate(name="mean_std")([mean, std]), name="pool")
+    return keras.Model(maps, keras.layers.Concatenate(name="mean_std")([mean, std]), name=name)
 
 
 def _layer_output(base: keras.Model, name: str, key: str) -> Any:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from deepfake_detector.core.config import CropGeometry, TrainParams
 from deepfake_detector.learning.input_pipeline import face_dataset
-from deepfake_detector.learning.model import base_of, build_model, unfreeze_top
+from deepfake_detector.learning.model import base_of, build_model, head_features, head_of, unfreeze_top
 from deepfake_detector.sources.images import read_image
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TIGHT = CropGeometry("box", 0.0)  # a crop that is the face box (imported crops)
+FEATURE_HEADS = ("logistic", "mlp")  # heads fitted on the frozen base's features, not by Keras
 
 
 def class_weights(y: np.ndarray) -> dict[int, float]:
@@ -280,7 +281,7 @@ def _fit(
     weights = class_weights(rows.y)
     model = build_model(cfg)
     history: list[pd.DataFrame] = []
-    if cfg.head == "logistic":
+    if cfg.head in FEATURE_HEADS:
         history.append(fit_logistic_head(model, rows, val, cfg, features))
         if cfg.epochs == 0:  # nothing else to train: no image pipeline to build
             log_frame = pd.concat(history, ignore_index=True)
@@ -324,7 +325,7 @@ def _fit(
         history.append(frame)
         return initial_epoch + len(result.epoch)
 
-    done = 1 if cfg.head == "logistic" else fit("head", cfg.head_epochs, cfg.head_learning_rate, 0)
+    done = 1 if cfg.head in FEATURE_HEADS else fit("head", cfg.head_epochs, cfg.head_learning_rate, 0)
     unfreeze_top(model, cfg.fine_tune_layers)
     fit("fine_tune", cfg.epochs, cfg.learning_rate, done)
     log_frame = pd.concat(history, ignore_index=True) if history else pd.DataFrame()
@@ -341,11 +342,12 @@ def _feature_function(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
     """The model up to its pooled features, compiled."""
     import tensorflow as tf
 
-    scale, base, pool = model.get_layer("preprocess_input"), base_of(model), model.get_layer("pool")
+    scale, base = model.get_layer("preprocess_input"), base_of(model)
 
     @tf.function(reduce_retracing=True)
     def features(x: tf.Tensor) -> tf.Tensor:
-        return pool(base(scale(x), training=False))
+        scaled = scale(x)
+        return head_features(model, scaled, base(scaled, training=False))
 
     return features
 
@@ -361,7 +363,7 @@ def embed_rows(
     crops from `cache` when seen before, self-blended ones made afresh (seeded)."""
     cache = FeatureCache() if cache is None else cache
     layers = ",".join([*cfg.pooled_layers, cfg.feature_layer])
-    key = f"{layers}|{cfg.pooling}|{cfg.image_size}|{cfg.base_weights}|{cfg.seed}"
+    key = f"{layers}|{cfg.pooling}|{cfg.frequency}|{cfg.image_size}|{cfg.base_weights}|{cfg.seed}"
     out: list[np.ndarray | None] = [None] * len(rows.files)
     for i, (path, blended) in enumerate(zip(rows.files, rows.blend, strict=True)):
         if not blended:
@@ -421,23 +423,63 @@ def fit_logistic_head(
     features_all, labels = np.concatenate(x), rows.y[at].astype(int)
     mean, std = features_all.mean(axis=0), features_all.std(axis=0) + 1e-6
     weights = None if rows.weights is None else rows.weights[at]
-    clf = LogisticRegression(
-        C=cfg.head_c, class_weight=None if weights is not None else "balanced", max_iter=3000
-    )
-    clf.fit((features_all - mean) / std, labels, sample_weight=weights)
-    w, b = clf.coef_[0] / std, clf.intercept_[0] - float(np.sum(clf.coef_[0] * mean / std))
-    model.get_layer("p_fake").set_weights([w[:, None].astype("float32"), np.array([b], "float32")])
+    standardised = (features_all - mean) / std
+    if cfg.head == "mlp":
+        scores = _fit_mlp(model, standardised, labels, weights, mean, std, cfg)
+    else:
+        clf = LogisticRegression(
+            C=cfg.head_c, class_weight=None if weights is not None else "balanced", max_iter=3000
+        )
+        clf.fit(standardised, labels, sample_weight=weights)
+        w, b = clf.coef_[0] / std, clf.intercept_[0] - float(np.sum(clf.coef_[0] * mean / std))
+        model.get_layer("p_fake").set_weights([w[:, None].astype("float32"), np.array([b], "f4")])
+        scores = clf.decision_function(standardised)
     row: dict[str, object] = {
         "epoch": 0,
         "phase": "head",
-        "auc": float(roc_auc_score(labels, clf.decision_function((features_all - mean) / std))),
+        "auc": float(roc_auc_score(labels, scores)),
         "train_faces": len(labels),
     }
     if len(val) and val["y"].nunique() == 2:
         val_ds = face_dataset(
             list(val["path"]), val["y"].to_numpy(), cfg.image_size, 64, read=read_image
         )
-        scores = _embed(features, val_ds) @ w + b
-        row["val_auc"] = float(roc_auc_score(val["y"].to_numpy(int), scores))
+        val_scores = head_of(model)(_embed(features, val_ds)).numpy()[:, 0]
+        row["val_auc"] = float(roc_auc_score(val["y"].to_numpy(int), val_scores))
     log.info("logistic head: %s", row)
     return pd.DataFrame([row])
+
+
+def _fit_mlp(
+    model: keras.Model,
+    standardised: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray | None,
+    mean: np.ndarray,
+    std: np.ndarray,
+    cfg: TrainParams,
+) -> np.ndarray:
+    """`train.head: mlp`: one hidden ReLU layer fitted by L-BFGS on the standardised features,
+    with the logistic head's L2 strength (sklearn's `alpha` on the mean loss over n rows is
+    1 / C on the summed one) and its row weights (classes balanced when there are none), folded into `hidden` and `p_fake`.
+    Returns the training rows' scores."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    if weights is None:
+        weights = compute_sample_weight("balanced", labels)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(cfg.head_hidden,),
+        alpha=1.0 / cfg.head_c,
+        solver="lbfgs",
+        max_iter=500,
+        random_state=cfg.seed,
+    )
+    clf.fit(standardised, labels, sample_weight=weights * len(labels) / weights.sum())
+    (w1, w2), (b1, b2) = clf.coefs_, clf.intercepts_
+    model.get_layer("hidden").set_weights(
+        [(w1 / std[:, None]).astype("float32"), (b1 - (mean / std) @ w1).astype("float32")]
+    )
+    model.get_layer("p_fake").set_weights([w2.astype("float32"), b2.astype("float32")])
+    probabilities: np.ndarray = clf.predict_proba(standardised)[:, 1]
+    return probabilities
