@@ -8,6 +8,7 @@ which says so in one line and keeps its traceback.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -33,11 +34,39 @@ from deepfake_detector.core.runtime import (
 QUICKLY_S = 30
 
 
+def _environment(cwd: Path, env: dict[str, str | None]) -> dict[str, str | None]:
+    """What the command sees: the project's Prefect home, no tracking or Prefect server from
+    the caller, and `env`'s changes (None: removes a variable)."""
+    changes: dict[str, str | None] = {
+        "PREFECT_HOME": str(cwd / ".prefect"),
+        "PREFECT_API_URL": None,
+        "MLFLOW_TRACKING_URI": None,
+    }
+    return changes | env
+
+
 def deepfake(args: list[str], cwd: Path, **env: str | None) -> subprocess.CompletedProcess[str]:
-    """`deepfake args` in `cwd`; `env` adds variables (None: removes one)."""
-    environment = run_env(cwd)
-    environment.pop("PREFECT_API_URL", None)
-    for key, value in env.items():
+    """`deepfake args` in `cwd`, in this process through Typer's `CliRunner` (no start-up of
+    a new interpreter and TensorFlow per case); `env` adds variables (None: removes one)."""
+    from typer.testing import CliRunner
+
+    before = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(cli.app, args, env=_environment(cwd, env))
+    finally:
+        os.chdir(before)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a bug: its traceback, in the test's failure
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
+def deepfake_process(
+    args: list[str], cwd: Path, **env: str | None
+) -> subprocess.CompletedProcess[str]:
+    """`deepfake args` as a user runs it: the installed command, in a process of its own."""
+    environment: dict[str, str] = run_env(cwd)
+    for key, value in _environment(cwd, env).items():
         if value is None:
             environment.pop(key, None)
         else:
@@ -108,7 +137,8 @@ def test_a_tracking_server_that_does_not_answer_is_one_error_line(
     uri = f"http://127.0.0.1:{closed_port()}"
     args = [a.replace("{free}", str(free_port())) for a in command]
     started = time.monotonic()
-    result = deepfake(args, project, MLFLOW_TRACKING_URI=uri)
+    run = deepfake_process if command == TRACKED["predict"] else deepfake  # one as users run it
+    result = run(args, project, MLFLOW_TRACKING_URI=uri)
     assert time.monotonic() - started < QUICKLY_S
     error = the_error(result)
     assert error.startswith(f"error: the MLflow tracking server at {uri} does not answer")
@@ -183,7 +213,8 @@ def test_a_prefect_server_that_does_not_answer_is_one_error_line(
     project: Path, command: list[str], remedy: str
 ) -> None:
     url = f"http://127.0.0.1:{closed_port()}/api"
-    error = the_error(deepfake(command, project, PREFECT_API_URL=url))
+    # In a process of its own: Prefect reads its settings once, when it is first imported.
+    error = the_error(deepfake_process(command, project, PREFECT_API_URL=url))
     assert error.startswith(f"error: the Prefect server at {url} does not answer")
     assert "make prefect-ui" in error and remedy in error
 
@@ -257,7 +288,7 @@ def test_a_flow_without_its_manifest_is_one_error_line_without_traceback(project
     default = "manifest: data/demo/manifest.csv"
     assert default in params.read_text()
     params.write_text(params.read_text().replace(default, "manifest: data/nothing.csv", 1))
-    result = deepfake(["flow", "--until", "download_videos"], project)
+    result = deepfake_process(["flow", "--until", "download_videos"], project)
     assert the_error(result) == "error: data/nothing.csv: no such file"
 
 
@@ -323,3 +354,13 @@ def test_a_bug_at_verbose_raises_with_its_traceback(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(cli, "app", _raising(KeyError("boom")))
     with pytest.raises(KeyError, match="boom"):
         cli.main()
+
+
+@pytest.mark.parametrize("command", [["flow"], ["serve"]], ids=["flow", "serve"])
+def test_the_flow_outside_the_projects_checkout_is_one_error_line(
+    project: Path, command: list[str]
+) -> None:
+    """The Prefect flow is the checkout's (`flows/`), not the installed library's."""
+    error = the_error(deepfake(command, project))
+    assert error.startswith(f"error: no flows/pipeline.py in {project.resolve()}")
+    assert "in the project's checkout" in error

@@ -177,7 +177,7 @@ def test_frequency_statistics_and_the_mlp_head_fold_into_a_plain_keras_model(
     from PIL import Image
 
     from deepfake_detector.inference.gradcam import grad_cams
-    from deepfake_detector.learning.model import FREQUENCY_SCALES, _HIGH_PASS, head_of
+    from deepfake_detector.learning.model import _HIGH_PASS, FREQUENCY_SCALES, head_of
     from deepfake_detector.recipes.training import TIGHT, _feature_function, _fit
 
     cfg = TrainParams(

@@ -261,3 +261,12 @@ def test_every_sub_package_of_the_library_is_in_the_wheel() -> None:
         for init in (src / "deepfake_detector").rglob("__init__.py")
     }
     assert found - listed == set()
+    # The wheel is the library alone: no generic top-level `flows` or `tasks` in site-packages.
+    assert listed == found and setuptools["package-dir"] == {"": "src"}
+
+
+def test_the_library_never_imports_the_project_entry_points() -> None:
+    """`flows/` and `tasks/` stand on the library; nothing under src/ imports them (the CLI runs
+    the checkout's flow by its path)."""
+    imports = _imports([REPO / "src"])
+    assert not {m: w for m, w in imports.items() if m in {"flows", "tasks"}}

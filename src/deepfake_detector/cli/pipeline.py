@@ -4,8 +4,11 @@ parameter reference)."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import typer
@@ -61,6 +64,20 @@ def pipeline(params: ParamsOption = DEFAULT_PARAMS) -> None:
             _run_stage(name, params)
 
 
+def _project_flow(root: Path | None = None) -> ModuleType:
+    """The checkout's Prefect flow (`flows/pipeline.py`, beside `tasks/`): the project's entry
+    points, run from its root, not part of the installed library."""
+    root = (root or Path.cwd()).resolve()
+    if not (root / "flows" / "pipeline.py").is_file():
+        raise _fail(
+            f"no flows/pipeline.py in {root}: run `deepfake flow` and `deepfake serve` in the "
+            "project's checkout (where dvc.yaml and params.yaml are)"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module("flows.pipeline")
+
+
 @app.command()
 def flow(
     params: ParamsOption = DEFAULT_PARAMS,
@@ -81,10 +98,8 @@ def flow(
         if any(_logs_to_mlflow(s.name) for s in stages_until(until)):
             _check_tracking(settings)
         _check_prefect()
-    from flows.pipeline import deepfake_pipeline
-
     with _guarded("flow"):
-        deepfake_pipeline(params_path=str(params), until=until)
+        _project_flow().deepfake_pipeline(params_path=str(params), until=until)
 
 
 @app.command(name="dvc_yaml")
@@ -145,6 +160,6 @@ def serve(params: ParamsOption = DEFAULT_PARAMS) -> None:
     with _guarded("serve", lock=False):  # each scheduled run takes the lock itself
         _check_tracking(load_params(params))
         _check_prefect(scheduling=True)
-    from flows.pipeline import serve_deployment
-
-    serve_deployment(str(params))
+    with _guarded("serve", lock=False):
+        flows = _project_flow()
+    flows.serve_deployment(str(params))

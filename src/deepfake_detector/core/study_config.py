@@ -104,7 +104,9 @@ class LeaveOneDatasetOutParams(Section):
     method_test_share: float = Field(0.3, gt=0, lt=1)  # its groups that test a held-out method
     candidates: tuple[Candidate, ...] = (
         Candidate(name="default"),
-        Candidate(name="unweighted", overrides=("train.dataset_weighting=none",)),
+        Candidate(name="frequency", overrides=("train.frequency=true",)),
+        Candidate(name="mlp", overrides=("train.head=mlp",)),
+        Candidate(name="fine_tune", overrides=("train.epochs=1",)),
     )
 
 

@@ -16,7 +16,13 @@ import pandas as pd
 
 from deepfake_detector.core.config import CropGeometry, TrainParams
 from deepfake_detector.learning.input_pipeline import face_dataset
-from deepfake_detector.learning.model import base_of, build_model, head_features, head_of, unfreeze_top
+from deepfake_detector.learning.model import (
+    base_of,
+    build_model,
+    head_features,
+    head_of,
+    unfreeze_top,
+)
 from deepfake_detector.sources.images import read_image
 
 if TYPE_CHECKING:
@@ -325,7 +331,9 @@ def _fit(
         history.append(frame)
         return initial_epoch + len(result.epoch)
 
-    done = 1 if cfg.head in FEATURE_HEADS else fit("head", cfg.head_epochs, cfg.head_learning_rate, 0)
+    done = (
+        1 if cfg.head in FEATURE_HEADS else fit("head", cfg.head_epochs, cfg.head_learning_rate, 0)
+    )
     unfreeze_top(model, cfg.fine_tune_layers)
     fit("fine_tune", cfg.epochs, cfg.learning_rate, done)
     log_frame = pd.concat(history, ignore_index=True) if history else pd.DataFrame()
@@ -461,8 +469,8 @@ def _fit_mlp(
 ) -> np.ndarray:
     """`train.head: mlp`: one hidden ReLU layer fitted by L-BFGS on the standardised features,
     with the logistic head's L2 strength (sklearn's `alpha` on the mean loss over n rows is
-    1 / C on the summed one) and its row weights (classes balanced when there are none), folded into `hidden` and `p_fake`.
-    Returns the training rows' scores."""
+    1 / C on the summed one) and its row weights (classes balanced when there are none),
+    folded into `hidden` and `p_fake`. Returns the training rows' scores."""
     from sklearn.neural_network import MLPClassifier
     from sklearn.utils.class_weight import compute_sample_weight
 
