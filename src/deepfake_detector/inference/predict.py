@@ -22,15 +22,15 @@ import numpy as np
 from deepfake_detector.core.artifacts import INFERENCE_FILE, MODEL_FILE
 from deepfake_detector.core.model_ref import ModelRef
 from deepfake_detector.inference.tracks import Track, link_tracks, video_score
+from deepfake_detector.inference.video_faces import KEYFRAME_STRIDE, find_video_faces
 from deepfake_detector.learning.abstention import CLOSE, sharpness
 from deepfake_detector.sources.face_detection import (
-    DETECT_BATCH,
     Detection,
     MtcnnDetector,
     crop_face,
 )
 from deepfake_detector.sources.images import InputError, is_video, read_image, read_rgb
-from deepfake_detector.sources.video_reader import VideoReadError, sample_frames
+from deepfake_detector.sources.video_reader import VideoReadError
 
 if TYPE_CHECKING:
     import keras
@@ -194,14 +194,24 @@ class Detector:
 
     def score_detections(self, rgb: np.ndarray, detections: list[Detection]) -> list[FaceScore]:
         """Crop and score faces already found in one RGB image."""
-        crops = [self.crop(rgb, d) for d in detections]
-        p = self.scores(crops)
+        return self.score_frames([rgb], [detections])[0]
+
+    def score_frames(
+        self, rgbs: list[np.ndarray], detections: list[list[Detection]]
+    ) -> list[list[FaceScore]]:
+        """Crop the faces found in each RGB image and score them all in batches."""
+        crops = [
+            [self.crop(rgb, d) for d in found] for rgb, found in zip(rgbs, detections, strict=True)
+        ]
+        p = iter(self.scores([c for here in crops for c in here]))
         limits = self.config.abstention
-        out = []
-        for d, score, crop in zip(detections, p, crops, strict=True):
-            sharp = sharpness(crop)
-            why = limits.reason(float(score), min(d.box[2:]), d.confidence, sharp)
-            out.append(FaceScore(d.box, d.confidence, float(score), crop, sharp, why))
+        out: list[list[FaceScore]] = []
+        for found, here in zip(detections, crops, strict=True):
+            out.append([])
+            for d, crop in zip(found, here, strict=True):
+                score, sharp = float(next(p)), sharpness(crop)
+                why = limits.reason(score, min(d.box[2:]), d.confidence, sharp)
+                out[-1].append(FaceScore(d.box, d.confidence, score, crop, sharp, why))
         return out
 
     def label(self, p: float | None) -> str:
@@ -234,26 +244,30 @@ class Detector:
             "model": self.model_info(),
         }
 
-    def predict_video(self, path: Path, frames: int | None = None) -> dict[str, Any]:
-        """Verdict on a video: sampled frames, faces linked into tracks, fake when any track is."""
+    def predict_video(
+        self, path: Path, frames: int | None = None, stride: int = KEYFRAME_STRIDE
+    ) -> dict[str, Any]:
+        """Verdict on a video: sampled frames, faces linked into tracks, fake when any track is.
+
+        Faces are searched on keyframes while the video decodes and carried between those that
+        agree (`video_faces`); `stride` 1 searches every sampled frame."""
         sampling = self.config.frames.model_copy(update={"count": frames} if frames else {})
         try:
-            fps, frame_count, picked = sample_frames(path, sampling)
+            video = find_video_faces(
+                path, sampling, self.face_detector.detect, self.score_frames, stride
+            )
         except VideoReadError as exc:
             raise InputError(str(exc)) from exc
+        fps = video.fps
         found: list[tuple[int, float, FaceScore]] = []
         timeline = []
-        for start in range(0, len(picked), DETECT_BATCH):  # frames of one size: one MTCNN batch
-            chunk = picked[start : start + DETECT_BATCH]
-            rgbs = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) for _, bgr in chunk]
-            detections = self.face_detector.detect(rgbs)
-            for (index, _), rgb, found_here in zip(chunk, rgbs, detections, strict=True):
-                faces = self.score_detections(rgb, found_here)
-                time_s = round(index / fps, 3) if fps else 0.0
-                found += [(index, time_s, f) for f in faces]
-                p = max((f.p_fake for f in faces), default=None)
-                timeline.append({"frame": index, "time_s": time_s, "p_fake": p})
-        position = {index: n for n, (index, _) in enumerate(picked)}
+        for index, faces, carried in zip(video.indices, video.scored, video.carried, strict=True):
+            time_s = round(index / fps, 3) if fps else 0.0
+            found += [(index, time_s, f) for f in faces]
+            p = max((f.p_fake for f in faces), default=None)
+            timeline.append({"frame": index, "time_s": time_s, "p_fake": p, "carried": carried})
+        picked, frame_count = video.indices, video.frame_count
+        position = {index: n for n, index in enumerate(picked)}
         tracks, assignment = link_tracks([(position[i], f.box, f.p_fake) for i, _, f in found])
         labels = self._track_labels(tracks, [f for _, _, f in found], assignment)
         certain = [t.p_fake for t in tracks if labels[t.track][0] != "uncertain"]

@@ -5,6 +5,7 @@ Light on purpose (OpenCV and NumPy only): the frames stage and the inference pat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -40,10 +41,8 @@ def count_frames(path: Path) -> int:
         cap.release()
 
 
-def sample_frames(
-    path: Path, params: FramesParams
-) -> tuple[float, int, list[tuple[int, np.ndarray]]]:
-    """Decode `path` once, front to back, returning (fps, frame_count, [(index, BGR frame)])."""
+def probe(path: Path) -> tuple[float, int]:
+    """(fps, declared frame count: 0 when the container does not say) of a video that opens."""
     try:
         size = path.stat().st_size
     except OSError as exc:  # a symlink loop, a dangling link, no permission
@@ -56,35 +55,43 @@ def sample_frames(
             f"{path.name}: cannot open it as a video (not a video, cut short, or no video stream)"
         )
     try:
-        fps = float(cap.get(cv2.CAP_PROP_FPS)) or 0.0
-        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        return float(cap.get(cv2.CAP_PROP_FPS)) or 0.0, max(
+            0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        )
     finally:
         cap.release()
+
+
+def sample_frames(
+    path: Path, params: FramesParams
+) -> tuple[float, int, list[tuple[int, np.ndarray]]]:
+    """Decode `path` once, front to back, returning (fps, frame_count, [(index, BGR frame)])."""
+    fps, declared = probe(path)
     frame_count = declared if declared > 0 else count_frames(path)
     wanted = wanted_indices(frame_count, params)
-    picked = _decode_sequentially(path, set(wanted), wanted[-1] if wanted else -1)
+    picked = list(decode_wanted(path, wanted))
     if picked and len(picked) < len(wanted) and declared > 0:
         # The container over-declared its length (truncated file): resample on what decodes.
         frame_count = count_frames(path)
         wanted = wanted_indices(frame_count, params)
-        picked = _decode_sequentially(path, set(wanted), wanted[-1] if wanted else -1)
+        picked = list(decode_wanted(path, wanted))
     if not picked:
         raise VideoReadError(f"{path.name}: no decodable frame")
     return fps, frame_count, picked
 
 
-def _decode_sequentially(path: Path, wanted: set[int], last: int) -> list[tuple[int, np.ndarray]]:
-    """grab() every frame, retrieve() only the wanted ones: no seeking, no wasted decoding."""
+def decode_wanted(path: Path, wanted: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """The `wanted` frames (sorted indices) as (index, BGR frame), each as soon as it is decoded:
+    grab() every frame, retrieve() only the wanted ones: no seeking, no wasted decoding."""
+    keep, last = set(wanted), (wanted[-1] if wanted else -1)
     cap = cv2.VideoCapture(str(path))
-    picked: list[tuple[int, np.ndarray]] = []
     try:
         index = 0
         while index <= last and cap.grab():
-            if index in wanted:
+            if index in keep:
                 ok, frame = cap.retrieve()
                 if ok and frame is not None:
-                    picked.append((index, frame))
+                    yield index, frame
             index += 1
     finally:
         cap.release()
-    return picked
