@@ -43,6 +43,7 @@ MODULES = (
     "bench.cold_verdict",
     "bench.registered_training",
     "bench.batch_verdicts",
+    "bench.clip_verdict",
 )
 OUTPUT = REPO / "BENCHMARKS.md"
 RUNNING = """\
@@ -53,7 +54,7 @@ make bench                          # every benchmark, one process run; rewrites
 .venv/bin/python -m bench --only dask --merge          # one of them, merged into this file
 .venv/bin/python -m bench --list    # names: faces, frames, training, inference,
                                     #        incremental, memory, startup, dask, cold,
-                                    #        registered, batch
+                                    #        registered, batch, clip
 ```
 
 A run with `--quick` or `--only` leaves this file alone (`--write` forces it; `--merge` puts only
