@@ -65,7 +65,7 @@ lock:  ## rewrite requirements/*.txt from pyproject.toml (LOCK_FLAGS=--upgrade: 
 
 demo: setup  ## set up, then run the whole pipeline on the embedded demo set (dvc repro)
 	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show
+	@$(BIN)/deepfake summary
 
 test: setup-dev  ## set up, then run the whole test suite (two pytest-xdist workers) and print coverage
 	$(BIN)/pytest -n 2 --dist loadgroup --cov --cov-report=term \
@@ -132,5 +132,5 @@ screenshot: setup-dev  ## docs/app.png and docs/model_card.png: the app, in head
 	bash docs/screenshot.sh
 
 metrics: setup  ## show test metrics and plots
-	$(BIN)/dvc metrics show
+	@$(BIN)/deepfake summary
 	$(BIN)/dvc plots show

@@ -127,11 +127,12 @@ FIRST_LOCK = "first-run-dvc.lock"
 
 
 def build_project(request: pytest.FixtureRequest, dest: Path) -> tuple[Path, str]:
-    """For a fixture of `BUILT`: a small project after a full `dvc repro`, and what DVC printed;
+    """For a fixture of `BUILT`: a small project after a full `dvc repro`, and what it printed;
     its first lock is kept beside it (`FIRST_LOCK`), before tests that move it on."""
     refuse_a_second_build(request)
     project = make_project(dest)
-    output = run(["dvc", "repro"], project).stdout
+    result = run(["dvc", "repro"], project)
+    output = result.stdout + result.stderr  # DVC's lines, then the stages' logs
     shutil.copy(project / "dvc.lock", project.parent / FIRST_LOCK)
     return project, output
 

@@ -364,3 +364,8 @@ def test_the_flow_outside_the_projects_checkout_is_one_error_line(
     error = the_error(deepfake(command, project))
     assert error.startswith(f"error: no flows/pipeline.py in {project.resolve()}")
     assert "in the project's checkout" in error
+
+
+def test_a_summary_before_any_run_names_make_demo(project: Path) -> None:
+    error = the_error(deepfake(["summary"], project))
+    assert error.startswith("error: no finished pipeline run here") and "make demo" in error

@@ -1,4 +1,5 @@
-"""TensorFlow's C++ INFO lines are dropped from stderr; everything else passes unchanged."""
+"""TensorFlow's C++ INFO lines and LiteRT's start-up line are dropped from stderr; everything
+else passes unchanged."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ SCRIPT = textwrap.dedent(
     os.write(2, b"I0000 00:00:1796220979.417159    9429 port.cc:153] oneDNN custom operations\\n")
     os.write(2, b"I1202 13:45:01.123456    4242 cpu_feature_guard.cc:227] This TensorFlow\\n")
     os.write(2, b"W1202 13:45:01.123456    4242 op_kernel.cc:1] a native warning stays\\n")
+    os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n")
     os.write(2, b"progress  10%\\rprogress 100%\\n")
     os.write(2, b"In a line of its own\\n")
     sys.stderr.write("2026-12-02 14:00:00,000 INFO deepfake_detector: a log line\\n")

@@ -73,6 +73,16 @@ def test_first_repro_runs_every_stage_and_registers_a_champion(repro: tuple[Path
         "data/processed",
     ):
         assert json.loads((project / folder / "report.json").read_text())["stage"]
+    # What a person reads: a few lines a stage, no warning that is no problem, no report dumps.
+    lines = output.splitlines()
+    assert not [line for line in lines if "WARNING" in line or "Warning" in line], output
+    assert not [line for line in lines if line.strip() in ("{", "}")], output
+    assert len(lines) <= 60, output
+    summary = run(["deepfake", "summary"], project).stdout.splitlines()
+    assert summary[0] == "Registered models:/deepfake-detector/1 as champion."
+    assert summary[1].startswith("Test split: frame AUC ") and "video AUC" in summary[1]
+    assert summary[2] == "Next:" and summary[-1].lstrip().startswith("dvc exp run register_model")
+    assert len(summary) <= 8
 
 
 def test_second_repro_does_nothing(repro: tuple[Path, str]) -> None:

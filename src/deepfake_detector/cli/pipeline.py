@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +23,7 @@ from deepfake_detector.cli.common import (
     _logs_to_mlflow,
     app,
 )
+from deepfake_detector.core import runtime
 from deepfake_detector.core.config import DEFAULT_PARAMS, load_params
 from deepfake_detector.core.dag import STAGES, stage, stages_until
 from deepfake_detector.core.runtime import (
@@ -38,7 +40,8 @@ def _run_stage(name: str, params_path: Path) -> None:
         if _logs_to_mlflow(name):
             _check_tracking(settings)
         report = stage(name).function()(settings, Path("."))
-    typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    if runtime.chosen_level == logging.DEBUG:  # -v: the whole report (it is in its folder too)
+        typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
 
 
 def _add_stage_command(name: str) -> None:
@@ -163,3 +166,17 @@ def serve(params: ParamsOption = DEFAULT_PARAMS) -> None:
     with _guarded("serve", lock=False):
         flows = _project_flow()
     flows.serve_deployment(str(params))
+
+
+@app.command()
+def summary(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """What the last pipeline run registered, its test AUCs, and what to try next."""
+    from deepfake_detector.recipes.reporting import run_summary
+
+    with _guarded("summary", lock=False):
+        paths = load_params(params).paths
+        try:
+            lines = run_summary(paths.evaluation_dir, paths.registration_dir, paths.demo_dir)
+        except FileNotFoundError as exc:
+            raise _fail(f"no finished pipeline run here ({exc.filename}): run `make demo`") from exc
+    typer.echo("\n".join(lines))

@@ -2,7 +2,8 @@
 
 TensorFlow's native runtime logs through absl straight to file descriptor 2 before any Python
 logging setting or `TF_CPP_MIN_LOG_LEVEL` can stop it (`I0000 ... port.cc:153] oneDNN custom
-operations are on ...`, after absl's own notice that logging is not initialised). `drop_native_info`
+operations are on ...`, after absl's own notice that logging is not initialised), and LiteRT prints
+`INFO: Created TensorFlow Lite XNNPACK delegate for CPU.` the same way. `drop_native_info`
 puts a filter on descriptor 2: those INFO lines and that notice are dropped, everything else
 written to stderr (Python's logs, warnings, tracebacks, progress bars) passes through unchanged.
 Partial lines (a progress bar's carriage returns) pass at once unless they could still become one
@@ -24,18 +25,20 @@ NATIVE_INFO = re.compile(rb"I\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] ")
 ABSL_NOTICE = (
     b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 )
+# LiteRT's own start-up line, printed once when its interpreter first runs.
+LITERT_DELEGATE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
 _installed = False
 
 
 def dropped(line: bytes) -> bool:
     """Whether one stderr line is native INFO chatter."""
     body = line.rstrip(b"\r\n")
-    return body == ABSL_NOTICE or NATIVE_INFO.match(body) is not None
+    return body in (ABSL_NOTICE, LITERT_DELEGATE) or NATIVE_INFO.match(body) is not None
 
 
 def _may_become_dropped(partial: bytes) -> bool:
     """Whether an unfinished line could still turn into one that is dropped."""
-    if ABSL_NOTICE.startswith(partial[: len(ABSL_NOTICE)]):
+    if any(whole.startswith(partial[: len(whole)]) for whole in (ABSL_NOTICE, LITERT_DELEGATE)):
         return True
     return partial[:1] == b"I" and (len(partial) < 5 or partial[1:5].isdigit())
 

@@ -64,9 +64,10 @@ class StageReport:
         """Add `n` to the counter `name`."""
         self.counts[name] += n
 
-    def skip(self, item: str, reason: str) -> None:
-        """Record a skipped item; it is logged and counted, never silently dropped."""
-        log.warning("%s: skipped %s: %s", self.stage, item, reason)
+    def skip(self, item: str, reason: str, level: int = logging.WARNING) -> None:
+        """Record a skipped item; it is logged and counted, never silently dropped. `level`:
+        INFO for a skip the settings intend (not bad input)."""
+        log.log(level, "%s: skipped %s: %s", self.stage, item, reason)
         self.skipped.append(Skip(item, reason))
         self.counts["skipped"] += 1
 

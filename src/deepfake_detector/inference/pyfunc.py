@@ -97,13 +97,20 @@ def save_model(
     from deepfake_detector.inference.predict import REGISTERED_KERAS_FILE
 
     mlflow_model = mlflow_model if mlflow_model is not None else Model()
-    mlflow.keras.save_model(
-        keras_model,
-        path,
-        mlflow_model=mlflow_model,
-        pip_requirements=pip_requirements,
-    )
-    # The Keras flavour takes tensor signatures only; the pyfunc's is a column of strings.
+    # The Keras flavour takes tensor signatures only; the pyfunc's, a column of strings, is set
+    # right after: its warning that the model has no signature is not true of what is saved.
+    keras_log = logging.getLogger("mlflow.keras.save")
+    level = keras_log.level
+    keras_log.setLevel(logging.ERROR)
+    try:
+        mlflow.keras.save_model(
+            keras_model,
+            path,
+            mlflow_model=mlflow_model,
+            pip_requirements=pip_requirements,
+        )
+    finally:
+        keras_log.setLevel(level)
     if signature is not None:
         mlflow_model.signature = signature
     if input_example is not None:

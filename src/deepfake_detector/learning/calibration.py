@@ -180,7 +180,9 @@ def fit_calibration(
     elif np.ptp(z) == 0 or separation(y, z) != 0:
         side = separation(y, z)
         method = CONSTANT if np.ptp(z) == 0 else SEPARATED if side > 0 else INVERTED
-        log.warning("calibration: %s; scores left uncalibrated", method)
+        # Separated classes are good news (a small demo set often is); the others are not.
+        level = logging.INFO if method == SEPARATED else logging.WARNING
+        log.log(level, "calibration: %s; scores left uncalibrated", method)
         cal = Calibration(fitted_on=len(y), method=method)
     else:
         a, b = platt(y, p)

@@ -68,3 +68,46 @@ def curves_of(table: pd.DataFrame) -> tuple[dict, dict]:
     if len(np.unique(y)) < 2:
         return {"fpr": [], "tpr": []}, {"recall": [], "precision": []}
     return curves(y, table["p_fake"].to_numpy(float))
+
+
+# The README's command that trains a detector on real faces (docs/model.md has the detail).
+REAL_DETECTOR = "dvc exp run register_model -S split.faces_dir=data/face_images"
+
+
+def _auc(scores: dict, key: str = "auc") -> str:
+    low, high = scores.get(f"{key}_low"), scores.get(f"{key}_high")
+    interval = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+    return f"{scores[key]:.3f}{interval}" if key in scores else "n/a"
+
+
+def run_summary(evaluation_dir: Path, registration_dir: Path, demo_dir: Path) -> list[str]:
+    """What a pipeline run ends with, in a few lines: the version registered and its alias, its
+    test AUCs with their 95% intervals, and the commands to try next."""
+    import json
+
+    from deepfake_detector.core.artifacts import METRICS_FILE
+    from deepfake_detector.core.reports import run_log_path
+
+    metrics = json.loads((evaluation_dir / METRICS_FILE).read_text())
+    run = json.loads(run_log_path(registration_dir).read_text())
+    frame, video = metrics.get("frame", {}), metrics.get("video", {})
+    lines = [
+        f"Registered {run['model_uri']} as {run['decision']}"
+        + (
+            f" (champion: version {run['previous_champion']})"
+            if run["decision"] != "champion" and run.get("previous_champion")
+            else ""
+        )
+        + ".",
+        f"Test split: frame AUC {_auc(frame)} over {frame.get('n', 0)} faces; "
+        f"video AUC {_auc(video)} over {video.get('n', 0)} videos (95% intervals).",
+        "Next:",
+    ]
+    clips = sorted((demo_dir / "videos").glob("fake/*.mp4"))
+    if clips:
+        lines.append(f"  deepfake predict {clips[0]}   # a verdict on a clip, face by face")
+    lines += [
+        "  deepfake app                 # the web app on http://127.0.0.1:7860",
+        f"  {REAL_DETECTOR}   # a real detector (docs/model.md)",
+    ]
+    return lines

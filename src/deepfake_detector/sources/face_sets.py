@@ -143,6 +143,7 @@ def face_set_rows(
             face_set.name,
             f"crops cut as {own}, the pipeline's as {geometry}: "
             "mixing them would teach the crop style instead of the forgery",
+            logging.INFO,  # what params ask for (the demo's own crops), not bad input
         )
         return None
     try:
