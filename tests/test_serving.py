@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import requests
 from conftest import REPO, run, run_env, shared_path
@@ -287,8 +288,34 @@ def test_deepfake_rest_answers_mlflow_requests_without_mlflow(
             timeout=30,
         )
         assert bad.status_code == 400 and "Traceback" not in bad.text
+        said = log.read_text()
+        assert f"answers POST http://127.0.0.1:{port}/invocations" in said
+        assert "deepfake-detector v" in said and "(litert)" in said
+        # The documented request, as written, with a photograph far over a command line's limit.
+        photo = tmp_path / "photo.jpg"
+        noisy = np.random.default_rng(0).integers(0, 256, (1080, 1440, 3), dtype=np.uint8)
+        noisy[200:600, 400:900] = cv2.resize(two_faces(), (500, 400))
+        cv2.imwrite(
+            str(photo), cv2.cvtColor(noisy, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]
+        )
+        assert photo.stat().st_size > 1_000_000
+        answer = subprocess.run(
+            ["bash", "-c", documented_request().replace("5001", str(port))],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        assert json.loads(answer.stdout)["predictions"][0]["verdict"] != "error", answer.stdout
     finally:
         stop(server)
+
+
+def documented_request() -> str:
+    """The lines of docs/serving.md that write request.json and send it."""
+    lines = (REPO / "docs" / "serving.md").read_text().splitlines()
+    return "\n".join(line for line in lines if "request.json" in line and "```" not in line)
 
 
 def test_tflite_export_agrees_with_keras(trained_project: Path) -> None:

@@ -350,6 +350,11 @@ def serve_rest(
 
     with _guarded("rest", lock=False):
         detector = _detector(model, config, params, runtime.value)
+    typer.echo(
+        f"deepfake rest: {detector.ref.label()} ({detector.runtime}) answers POST "
+        f"http://{host}:{port}/invocations (GET /ping for health); Ctrl-C stops it",
+        err=True,
+    )
     uvicorn.run(build_api(detector), host=host, port=port, workers=1, log_level="warning")
 
 
