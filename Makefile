@@ -24,7 +24,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///mlruns/mlflow.db)
 
 .DEFAULT_GOAL := help
-.PHONY: help python setup setup-dev lock demo test test-fast reliability lint typecheck audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser postgres
+.PHONY: help python setup setup-dev lock demo exps test test-fast reliability lint typecheck audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser postgres
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -66,6 +66,10 @@ lock:  ## rewrite requirements/*.txt from pyproject.toml (LOCK_FLAGS=--upgrade: 
 demo: setup  ## set up, then run the whole pipeline on the embedded demo set (dvc repro)
 	$(BIN)/dvc repro
 	@$(BIN)/deepfake summary
+
+EXP_COLUMNS = Experiment|Created|^frame\.auc$$|^video\.auc$$|^frame\.fpr$$|^frame\.tpr$$|^split\.faces_dir$$|^train\.head$$|^train\.epochs$$
+exps:  ## the experiments (dvc exp show): test AUCs, operating point and the params that differ most
+	@COLUMNS=$${COLUMNS:-150} $(BIN)/dvc exp show --no-pager --drop '.*' --keep '$(EXP_COLUMNS)'
 
 test: setup-dev  ## set up, then run the whole test suite (two pytest-xdist workers) and print coverage
 	$(BIN)/pytest -n 2 --dist loadgroup --cov --cov-report=term \
