@@ -115,6 +115,9 @@ def test_every_answer_says_what_the_model_learnt_and_the_app_flags_the_demo(
     assert answer["training"]["demo"]["groups"] == 7
     header = header_markdown(demo)
     assert "7 source clips of demo" in header and "This is the demo model" in header
+    assert "dvc exp run register_model -S split.faces_dir=data/face_images" in header
+    with_study = replace(demo.config, study={"name": "loao", "pooled_frame_auc": 0.95})
+    assert "0.950" not in header_markdown(Detector(demo.model, with_study, demo.ref))
     real = replace(
         detector.config,
         training={"demo": False, "summary": "learnt from 3 people of dfd (430 faces)"},

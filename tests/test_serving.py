@@ -18,6 +18,8 @@ from conftest import REPO, run, run_env, shared_path
 from media import no_face, one_face, save_rgb, two_faces
 from servers import running_app, running_rest
 
+from deepfake_detector.inference.app import HEAT_TILE
+
 pytestmark = pytest.mark.slow
 
 
@@ -120,7 +122,7 @@ def test_gradio_app_driven_by_gradio_client(
         text, boxes, cams, result = answers[name]
         assert result["verdict"] in ("real", "fake") and len(result["faces"]) == faces
         assert "Verdict:" in text and Path(boxes).exists() and Path(cams).exists()
-        assert cv2.imread(cams).shape[1] == 160 * faces  # one heat map per face
+        assert cv2.imread(cams).shape[1] == HEAT_TILE * faces  # one heat map per face
         assert result["model"]["name"] == "deepfake-detector"
         assert result["operating_point"]["target_fpr"] == 0.05
         assert "calls 5% of validation real faces fake" in text
@@ -137,9 +139,14 @@ def test_gradio_app_driven_by_gradio_client(
     assert result["verdict"] == "error" and "Cannot analyse" in text and "Traceback" not in text
 
     clip = sorted((trained_project / "data/demo/videos/fake").glob("*.mp4"))[0]
-    text, _, line, result = client.predict(handle_file(str(clip)), api_name="/predict_video")
+    text, tracks, cams, line, result = client.predict(
+        handle_file(str(clip)), api_name="/predict_video"
+    )
     assert result["verdict"] in ("real", "fake", "uncertain") and result["tracks"]
     assert "Verdict:" in text
+    # Each tracked person's most suspicious face with its heat map; scores rounded.
+    assert cv2.imread(cams).shape[1] == HEAT_TILE * len(result["tracks"])
+    assert all(len(str(row[1]).split(".")[-1]) <= 3 for row in tracks["data"])
     assert len(line["data"]) == result["frames_sampled"] - result["frames_without_face"]
 
 

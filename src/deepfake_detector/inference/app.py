@@ -56,17 +56,49 @@ def draw_faces(rgb: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray:
     return out
 
 
-def heat_strip(tiles: list[tuple[np.ndarray, str]], size: int = 160) -> np.ndarray | None:
-    """Grad-CAM overlays side by side, each captioned with its face number and P(fake)."""
+HEAT_TILE = 256  # pixels a side of each face's heat map in the app
+LEGEND = 18  # height of the colour legend under the heat maps
+
+
+def heat_strip(tiles: list[tuple[np.ndarray, str]], size: int = HEAT_TILE) -> np.ndarray | None:
+    """Grad-CAM overlays side by side, each captioned with its face and P(fake), over a legend
+    of the colour scale (blue: no weight for P(fake), red: the most)."""
     if not tiles:
         return None
-    strip = np.full((size + 24, size * len(tiles), 3), 255, np.uint8)
+    width = size * len(tiles)
+    strip = np.full((size + 28 + LEGEND + 18, width, 3), 255, np.uint8)
     for i, (tile, caption) in enumerate(tiles):
-        strip[24:, i * size : (i + 1) * size] = cv2.resize(tile, (size, size))
-        cv2.putText(
-            strip, caption, (i * size + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1
+        strip[28 : 28 + size, i * size : (i + 1) * size] = cv2.resize(
+            tile, (size, size), interpolation=cv2.INTER_CUBIC
         )
+        cv2.putText(
+            strip, caption, (i * size + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1
+        )
+    ramp = np.linspace(0, 255, width, dtype=np.float32).astype(np.uint8)[None, :]
+    colours = cv2.cvtColor(cv2.applyColorMap(ramp, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    top = 28 + size + 4
+    strip[top : top + LEGEND - 4] = colours
+    font, ink = cv2.FONT_HERSHEY_SIMPLEX, (0, 0, 0)
+    cv2.putText(strip, "less", (4, top + LEGEND + 12), font, 0.45, ink, 1)
+    label = "more weight toward fake"
+    (w, _), _ = cv2.getTextSize(label, font, 0.45, 1)
+    cv2.putText(strip, label, (max(40, width - w - 4), top + LEGEND + 12), font, 0.45, ink, 1)
     return strip
+
+
+def explained_faces(detector: Detector, faces: list[Any], captions: list[str]) -> np.ndarray | None:
+    """The faces' crops with their Grad-CAM heat maps, captioned; None without the Keras model
+    (a serving install has no TensorFlow)."""
+    if not faces:
+        return None
+    try:
+        heats = grad_cams(detector.model, [f.crop for f in faces], detector.config.image_size)
+    except (ImportError, FileNotFoundError) as exc:
+        log.info("no Grad-CAM heat maps: %s", exc)
+        return None
+    return heat_strip(
+        [(overlay(f.crop, h), c) for f, h, c in zip(faces, heats, captions, strict=True)]
+    )
 
 
 def verdict_markdown(result: dict[str, Any]) -> str:
@@ -129,44 +161,57 @@ class Analyser:
         scored = self.detector.score_image(rgb)
         result = {"file": file.name, **self.detector.predict_image_scored(scored)}
         explained = scored[: self.max_faces_explained]
-        try:  # Grad-CAM needs the Keras model (TensorFlow): absent from a serving install
-            heats = grad_cams(
-                self.detector.model, [f.crop for f in explained], self.detector.config.image_size
-            )
-        except (ImportError, FileNotFoundError) as exc:
-            log.info("no Grad-CAM heat maps: %s", exc)
-            return verdict_markdown(result), draw_faces(rgb, result["faces"]), None, result
-        cams = heat_strip(
-            [
-                (overlay(f.crop, heat), f"face {i}: {f.p_fake:.2f}")
-                for i, (f, heat) in enumerate(zip(explained, heats, strict=True))
-            ]
-        )
+        captions = [f"face {i}: P(fake) {f.p_fake:.2f}" for i, f in enumerate(explained)]
+        cams = explained_faces(self.detector, explained, captions)
         return verdict_markdown(result), draw_faces(rgb, result["faces"]), cams, result
 
-    def video(self, path: str | None) -> tuple[str, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-        """Video tab: verdict, tracks, the score over time, the full result."""
+    def video(
+        self, path: str | None
+    ) -> tuple[str, pd.DataFrame, np.ndarray | None, pd.DataFrame, dict[str, Any]]:
+        """Video tab: verdict, tracks, each track's most suspicious face with its heat map, the
+        score over time, the full result."""
         empty_tracks = pd.DataFrame(columns=["track", "p_fake", "label", "faces"])
         empty_line = pd.DataFrame({"time_s": [], "p_fake": []})
         if not path:
-            return "### Upload a video first", empty_tracks, empty_line, {}
+            return "### Upload a video first", empty_tracks, None, empty_line, {}
         file = Path(path)
         if not is_video(file):
             result = self._error(file, f"{file.name}: not a video file; use the Image tab")
-            return verdict_markdown(result), empty_tracks, empty_line, result
-        result = {**self.detector.predict_path(file), "file": file.name}
-        result.pop("path")  # gradio_client takes a "path" key for a file to download
+            return verdict_markdown(result), empty_tracks, None, empty_line, result
+        try:
+            answer, scored = self.detector.predict_video_scored(file)
+            result = {**answer, "file": file.name}
+        except InputError as exc:
+            result, scored = self._error(file, str(exc)), []
+        except Exception as exc:  # an answer, never a stack trace
+            log.warning("%s: could not be analysed", file, exc_info=True)
+            result = self._error(file, f"{file.name}: could not be analysed ({exc!r})")
+            scored = []
         if result["verdict"] == "error":
-            return verdict_markdown(result), empty_tracks, empty_line, result
+            return verdict_markdown(result), empty_tracks, None, empty_line, result
         tracks = pd.DataFrame(
             result["tracks"],
             columns=["track", "p_fake", "label", "faces", "first_frame", "last_frame"],
-        )
+        ).round({"p_fake": 3})
         line = pd.DataFrame(
             [t for t in result["timeline"] if t["p_fake"] is not None],
             columns=["frame", "time_s", "p_fake"],
         )
-        return verdict_markdown(result), tracks, line, result
+        shown, captions = [], []
+        for track in result["tracks"][: self.max_faces_explained]:
+            members = [
+                (face, scored[i])
+                for i, face in enumerate(result["faces"])
+                if face["track"] == track["track"]
+            ]
+            face, worst = max(members, key=lambda m: m[0]["p_fake"])
+            shown.append(worst)
+            captions.append(
+                f"track {track['track']} ({track['label']}): {track['p_fake']:.2f}"
+                f", frame {face['frame']}"
+            )
+        cams = explained_faces(self.detector, shown, captions)
+        return verdict_markdown(result), tracks, cams, line, result
 
     def _error(self, file: Path, message: str) -> dict[str, Any]:
         return {"file": file.name, **self.detector.error_result(file, message)}
@@ -191,7 +236,7 @@ def header_markdown(detector: Detector) -> str:
         f"What it knows: {info['trained_on']}.",
     ]
     study = info["study"]
-    if study.get("pooled_frame_auc") is not None:
+    if study.get("pooled_frame_auc") is not None and not info["demo"]:  # the demo: its own alone
         recipe = "this recipe" if study.get("same_recipe") else "another recipe"
         lines += [
             "",
@@ -203,7 +248,9 @@ def header_markdown(detector: Detector) -> str:
             "",
             "> **This is the demo model.** It learnt from the embedded demo set: synthetic "
             "identities made from three photographs. Its verdicts say nothing about real "
-            "deepfakes; register a model trained on real data before trusting an answer.",
+            "deepfakes. Train one on real faces before trusting an answer: "
+            "`dvc exp run register_model -S split.faces_dir=data/face_images` "
+            "(README: Next: a real detector).",
         ]
     return "\n".join(lines)
 
@@ -242,12 +289,13 @@ NO_CARD = (
 
 def build_app(
     detector: Detector,
-    image_examples: list[str],
-    video_examples: list[str],
+    image_examples: dict[str, str],
+    video_examples: dict[str, str],
     card: str = NO_CARD,
 ) -> gr.Blocks:
     """The Blocks app with an Image, a Video and a Model card tab and named API endpoints;
-    `card` is the model's card as Markdown (`inference.model_card`)."""
+    examples as {path: button label}; `card` is the model's card as Markdown
+    (`inference.model_card`)."""
     import gradio as gr
 
     use_atomic_image_cache()
@@ -263,15 +311,20 @@ def build_app(
                     )
                     image_go = gr.Button("Analyse image", variant="primary")
                     if image_examples:
-                        gr.Examples(image_examples, inputs=image_in, label="Examples")
+                        gr.Examples(
+                            list(image_examples),
+                            inputs=image_in,
+                            label="Examples",
+                            example_labels=list(image_examples.values()),
+                        )
                 with gr.Column():
                     image_verdict = gr.Markdown()
                     image_boxes = gr.Image(label="Faces", type="numpy", interactive=False)
             image_cams = gr.Image(
-                label="Grad-CAM: what drove each face's score (red: most)",
+                label="Grad-CAM: where in each face the evidence for its score lies (red: most)",
                 type="numpy",
                 interactive=False,
-                height=230,
+                height=HEAT_TILE + 90,
             )
             image_json = gr.JSON(label="Result")
             image_go.click(
@@ -290,10 +343,21 @@ def build_app(
                     )
                     video_go = gr.Button("Analyse video", variant="primary")
                     if video_examples:
-                        gr.Examples(video_examples, inputs=video_in, label="Examples")
+                        gr.Examples(
+                            list(video_examples),
+                            inputs=video_in,
+                            label="Examples",
+                            example_labels=list(video_examples.values()),
+                        )
                 with gr.Column():
                     video_verdict = gr.Markdown()
                     video_tracks = gr.Dataframe(label="Tracked people", interactive=False)
+            video_cams = gr.Image(
+                label="Each tracked person's most suspicious face, with its Grad-CAM (red: most)",
+                type="numpy",
+                interactive=False,
+                height=HEAT_TILE + 90,
+            )
             video_plot = gr.LinePlot(
                 x="time_s",
                 y="p_fake",
@@ -305,7 +369,7 @@ def build_app(
             video_go.click(
                 analyse.video,
                 video_in,
-                [video_verdict, video_tracks, video_plot, video_json],
+                [video_verdict, video_tracks, video_cams, video_plot, video_json],
                 api_name="predict_video",
             )
         with gr.Tab("Model card"):
@@ -313,16 +377,17 @@ def build_app(
     return demo
 
 
-def demo_examples(frames_dir: Path, demo_dir: Path) -> tuple[list[str], list[str]]:
-    """Example inputs from the demo set, when the pipeline has made it: real and fake of each."""
+def demo_examples(frames_dir: Path, demo_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Example inputs from the demo set, when the pipeline has made it: real and fake of each,
+    as {path: what its button says}."""
     clips = {
         label: sorted((demo_dir / "videos" / label).glob("*.mp4"))[:2] for label in ("real", "fake")
     }
-    videos = [str(p) for label in ("real", "fake") for p in clips[label]]
-    images = [
-        str(frame)
+    videos = {str(p): f"{label} clip: {p.stem}" for label in ("real", "fake") for p in clips[label]}
+    images = {
+        str(frame): f"{label} frame: {clip.stem}"
         for label in ("real", "fake")
         for clip in clips[label][:1]
         if (frame := frames_dir / clip.stem / "000000.jpg").exists()
-    ]
+    }
     return images, videos

@@ -251,6 +251,13 @@ class Detector:
 
         Faces are searched on keyframes while the video decodes and carried between those that
         agree (`video_faces`); `stride` 1 searches every sampled frame."""
+        return self.predict_video_scored(path, frames, stride)[0]
+
+    def predict_video_scored(
+        self, path: Path, frames: int | None = None, stride: int = KEYFRAME_STRIDE
+    ) -> tuple[dict[str, Any], list[FaceScore]]:
+        """`predict_video`'s answer and its faces as scored (crops included), in the order of
+        the answer's `faces`."""
         sampling = self.config.frames.model_copy(update={"count": frames} if frames else {})
         try:
             video = find_video_faces(
@@ -273,7 +280,7 @@ class Detector:
         certain = [t.p_fake for t in tracks if labels[t.track][0] != "uncertain"]
         p = max(certain) if certain else video_score(tracks)
         verdict = self.label(p) if certain or not tracks else "uncertain"
-        return {
+        answer = {
             "kind": "video",
             "verdict": verdict,
             "p_fake": p,
@@ -303,6 +310,7 @@ class Detector:
             "timeline": timeline,
             "model": self.model_info(),
         }
+        return answer, [f for _, _, f in found]
 
     def _track_labels(
         self, tracks: list[Track], faces: list[FaceScore], assignment: list[int]
