@@ -16,8 +16,9 @@ import pytest
 from PIL import Image
 
 from deepfake_detector.core.config import FacesParams, FramesParams
+from deepfake_detector.inference.crop_scores import score_files
 from deepfake_detector.inference.inference_config import InferenceConfig
-from deepfake_detector.inference.predict import Detector, ModelRef, score_files
+from deepfake_detector.inference.predict import Detector, ModelRef
 from deepfake_detector.learning.calibration import Calibration
 from deepfake_detector.learning.input_pipeline import face_dataset
 from deepfake_detector.sources.images import read_image, read_rgb

@@ -89,7 +89,8 @@ def test_the_logistic_head_is_folded_into_the_model_exactly(tmp_path: Path) -> N
     from sklearn.linear_model import LogisticRegression
 
     from deepfake_detector.learning.input_pipeline import face_dataset
-    from deepfake_detector.recipes.training import TIGHT, _feature_function, _fit, training_rows
+    from deepfake_detector.recipes.feature_head import _feature_function
+    from deepfake_detector.recipes.training import TIGHT, _fit, training_rows
     from deepfake_detector.sources.images import read_image
 
     rng = np.random.default_rng(0)
@@ -178,7 +179,8 @@ def test_frequency_statistics_and_the_mlp_head_fold_into_a_plain_keras_model(
 
     from deepfake_detector.inference.gradcam import grad_cams
     from deepfake_detector.learning.model import _HIGH_PASS, FREQUENCY_SCALES, head_of
-    from deepfake_detector.recipes.training import TIGHT, _feature_function, _fit
+    from deepfake_detector.recipes.feature_head import _feature_function
+    from deepfake_detector.recipes.training import TIGHT, _fit
 
     cfg = TrainParams(
         image_size=64,

@@ -19,9 +19,10 @@ from deepfake_detector.core.atomic import atomic_path, write_json
 from deepfake_detector.core.config import Params
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.core.tracking import tracking_uri
+from deepfake_detector.inference.crop_scores import score_files
 from deepfake_detector.inference.lite_export import write_lite_files
 from deepfake_detector.inference.lite_runtime import LITE_DIR
-from deepfake_detector.inference.predict import Detector, load_detector, score_files
+from deepfake_detector.inference.predict import Detector, load_detector
 from deepfake_detector.learning.metrics import binary_metrics
 from deepfake_detector.sources.face_sets import read_split
 from deepfake_detector.sources.images import read_rgb

@@ -16,7 +16,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import cv2
 import numpy as np
 
 from deepfake_detector.core.artifacts import INFERENCE_FILE, MODEL_FILE
@@ -29,7 +28,7 @@ from deepfake_detector.sources.face_detection import (
     MtcnnDetector,
     crop_face,
 )
-from deepfake_detector.sources.images import InputError, is_video, read_image, read_rgb
+from deepfake_detector.sources.images import InputError, is_video, read_image
 from deepfake_detector.sources.video_reader import VideoReadError
 
 if TYPE_CHECKING:
@@ -431,30 +430,3 @@ def _detector(
     from deepfake_detector.learning.model import load_model
 
     return Detector(load_model(keras_path), settings, ref, keras_path=keras_path, folder=beside)
-
-
-CHUNK = 256  # face crops read and scored at a time
-
-
-def score_files(detector: Detector, files: list[Path]) -> np.ndarray:
-    """Uncalibrated P(fake) of face-crop files, through the one inference path."""
-    return score_crop_files(detector, files)[0]
-
-
-def score_crop_files(detector: Detector, files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """Uncalibrated P(fake) of face-crop files and the sharpness of each crop at the model's
-    crop size (as prediction measures a face it cuts: `abstention.sharpness`), one read each;
-    an unreadable file is left out of both."""
-    size = detector.config.faces.crop_size
-    scores, sharp = [], []
-    for start in range(0, len(files), CHUNK):
-        crops = [c for c in (read_rgb(f) for f in files[start : start + CHUNK]) if c is not None]
-        scores.append(detector.raw_scores(crops))
-        sharp += [sharpness(_at_size(c, size)) for c in crops]
-    return (np.concatenate(scores) if scores else np.zeros(0)), np.asarray(sharp, dtype=float)
-
-
-def _at_size(crop: np.ndarray, size: int) -> np.ndarray:
-    if crop.shape[:2] == (size, size):
-        return crop
-    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)

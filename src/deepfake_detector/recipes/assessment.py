@@ -23,8 +23,9 @@ from deepfake_detector.core.config import (
     Params,
     with_geometry,
 )
+from deepfake_detector.inference.crop_scores import score_crop_files
 from deepfake_detector.inference.inference_config import InferenceConfig
-from deepfake_detector.inference.predict import Detector, ModelRef, score_crop_files
+from deepfake_detector.inference.predict import Detector, ModelRef
 from deepfake_detector.inference.tracks import link_tracks, video_score
 from deepfake_detector.learning.abstention import (
     Abstention,

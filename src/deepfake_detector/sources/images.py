@@ -2,7 +2,7 @@
 
 `read_image` decodes every image the model is shown: face crops for training (inside `tf.data`:
 the training stage gives it to `input_pipeline.face_dataset`), face crops for evaluation and
-export (`read_rgb`, `predict.score_files`), frames for face cropping (`read_rgb`), and the
+export (`read_rgb`, `crop_scores.score_files`), frames for face cropping (`read_rgb`), and the
 pictures people send for a verdict. One decoder, so a crop looks the same to the model when it
 learns and when it answers: upright (EXIF orientation applied), RGB uint8, one JPEG decoder.
 """

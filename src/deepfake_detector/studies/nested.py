@@ -39,7 +39,7 @@ from deepfake_detector.studies.report import write_report
 
 if TYPE_CHECKING:
     from deepfake_detector.core.tracking import StudyRun
-    from deepfake_detector.recipes.training import FeatureCache
+    from deepfake_detector.recipes.feature_head import FeatureCache
 from deepfake_detector.studies.folds import (
     SELF_BLEND,
     Fold,
@@ -310,7 +310,7 @@ def nested_study(
     MLflow study run; write the report folder with the study's own `headline` numbers; the
     stage report names the recipe most folds chose."""
     from deepfake_detector.core.tracking import study_run
-    from deepfake_detector.recipes.training import FeatureCache
+    from deepfake_detector.recipes.feature_head import FeatureCache
 
     results: list[FoldResult] = []
     features = FeatureCache()  # every fold and candidate reads the same crops' features
