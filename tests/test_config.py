@@ -15,11 +15,22 @@ def test_the_code_defaults_are_the_shipped_params_in_every_value() -> None:
     # One recipe: a params file that leaves a key out gets params.yaml's value, and a test that
     # builds TrainParams() tests the model the project ships. The studies' section is read as
     # it stands and validated by its own schema (core.study_config), whose defaults agree too.
+    from deepfake_detector.core.serve_config import ServeParams, serve_of
     from deepfake_detector.core.study_config import StudiesParams, studies_of
 
     shipped = load_params(REPO / "params.yaml")
-    assert Params(studies=shipped.studies) == shipped
+    assert Params(studies=shipped.studies, serve=shipped.serve) == shipped
     assert StudiesParams() == studies_of(shipped)
+    assert ServeParams() == serve_of(shipped)
+
+
+def test_a_wrong_serve_key_is_named() -> None:
+    from deepfake_detector.core.serve_config import serve_of
+
+    shipped = load_params(REPO / "params.yaml")
+    wrong = shipped.model_copy(update={"serve": {**shipped.serve, "max_images": 0}})
+    with pytest.raises(ParamsError, match=r"'serve\.max_images'"):
+        serve_of(wrong)
 
 
 def test_a_wrong_study_key_is_named() -> None:

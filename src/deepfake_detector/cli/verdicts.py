@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -20,13 +21,14 @@ from deepfake_detector.core.runtime import (
     prepare_environment,
     setup_logging,
 )
+from deepfake_detector.core.serve_config import serve_of
 
 if TYPE_CHECKING:
     from deepfake_detector.core.config import Params
     from deepfake_detector.inference.fanout import DetectorSpec
     from deepfake_detector.inference.predict import Detector
 
-from deepfake_detector.cli.common import ParamsOption, _guarded, app
+from deepfake_detector.cli.common import ParamsOption, _fail, _guarded, app
 
 
 class RuntimeChoice(StrEnum):
@@ -328,6 +330,32 @@ def card(
     typer.echo(json.dumps(found, indent=2) if as_json else card_markdown(found, ref))
 
 
+TOKEN_ENV = "DEEPFAKE_API_TOKEN"
+
+
+def access_token(token_file: Path | None) -> str | None:
+    """The access token: the file's first line, else $DEEPFAKE_API_TOKEN, else None."""
+    if token_file is not None:
+        try:
+            token = token_file.read_text().strip().splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise _fail(f"--token-file {token_file}: no token in it ({exc})") from exc
+        return token or None
+    return os.environ.get(TOKEN_ENV, "").strip() or None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine's loopback interface (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @app.command(name="rest")
 def serve_rest(
     model: ModelOption = None,
@@ -338,11 +366,31 @@ def serve_rest(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 5001,
     runtime: RuntimeOption = RuntimeChoice.auto,
     params: ParamsOption = DEFAULT_PARAMS,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(help=f"A file holding the access token (else ${TOKEN_ENV})."),
+    ] = None,
+    behind_gateway: Annotated[
+        bool,
+        typer.Option(
+            "--behind-gateway",
+            help="Listen beyond 127.0.0.1 without a token: your own gateway authenticates.",
+        ),
+    ] = False,
 ) -> None:
-    """REST in MLflow's scoring protocol (POST /invocations, GET /ping), without MLflow."""
+    """REST in MLflow's scoring protocol (POST /invocations, GET /ping, GET /metrics), without
+    MLflow; limits from params' `serve`; a bearer token from $DEEPFAKE_API_TOKEN or a file."""
     prepare_environment()
     setup_logging(logging.WARNING)
     with _guarded("rest", lock=False):
+        token = access_token(token_file)
+        if not token and not behind_gateway and not is_loopback(host):
+            raise _fail(
+                f"--host {host} serves beyond this machine: set {TOKEN_ENV} (or --token-file) "
+                "to require a bearer token, or pass --behind-gateway if a gateway of yours "
+                "authenticates"
+            )
+        limits = serve_of(load_params(params))
         check_port_free(host, port)  # before the model loads
     import uvicorn
 
@@ -355,7 +403,9 @@ def serve_rest(
         f"http://{host}:{port}/invocations (GET /ping for health); Ctrl-C stops it",
         err=True,
     )
-    uvicorn.run(build_api(detector), host=host, port=port, workers=1, log_level="warning")
+    logging.getLogger("deepfake_detector.access").setLevel(logging.INFO)  # one line a request
+    app = build_api(detector, limits, token)
+    uvicorn.run(app, host=host, port=port, workers=1, log_level="warning", access_log=False)
 
 
 @app.command()

@@ -371,6 +371,7 @@ class Params(Section):
     registry: RegistryParams = RegistryParams()
     schedule: ScheduleParams = ScheduleParams()
     flow: FlowParams = FlowParams()
+    serve: dict[str, Any] = Field(default_factory=dict)  # core.serve_config.serve_of reads it
     # The studies' section as read: validated by `core.study_config.studies_of`, which no
     # pipeline stage imports (editing a study changes no stage's key).
     studies: dict[str, Any] = Field(default_factory=dict)

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel
 
 from deepfake_detector.core.config import Params
+from deepfake_detector.core.serve_config import ServeParams
 from deepfake_detector.core.study_config import StudiesParams
 
 KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w]*):(?P<rest>.*)$")
@@ -85,7 +86,9 @@ def params_reference(params_path: Path) -> str:
     out = [HEADER]
     for section, body in values.items():
         field = Params.model_fields.get(section)
-        schema = StudiesParams if section == "studies" else getattr(field, "annotation", None)
+        schema = {"studies": StudiesParams, "serve": ServeParams}.get(
+            section, getattr(field, "annotation", None)
+        )
         doc = ""
         if isinstance(schema, type) and issubclass(schema, BaseModel):
             doc = " ".join((schema.__doc__ or "").split())
