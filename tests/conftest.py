@@ -84,9 +84,10 @@ def make_project(dest: Path, overrides: dict | None = None) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("dvc.yaml",):
         shutil.copy(REPO / name, dest / name)
-    shutil.copytree(
-        REPO / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-    )
+    for code in ("src", "flows", "tasks"):  # the library and the checkout's Prefect entry points
+        shutil.copytree(
+            REPO / code, dest / code, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
     (dest / "params.yaml").write_text(yaml.safe_dump(small_params(overrides), sort_keys=False))
     env = run_env(dest)
     for cmd in (

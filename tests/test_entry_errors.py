@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -288,6 +289,8 @@ def test_a_flow_without_its_manifest_is_one_error_line_without_traceback(project
     default = "manifest: data/demo/manifest.csv"
     assert default in params.read_text()
     params.write_text(params.read_text().replace(default, "manifest: data/nothing.csv", 1))
+    for package in ("flows", "tasks"):  # a checkout's Prefect entry points
+        shutil.copytree(REPO / package, project / package)
     result = deepfake_process(["flow", "--until", "download_videos"], project)
     assert the_error(result) == "error: data/nothing.csv: no such file"
 

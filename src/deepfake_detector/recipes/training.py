@@ -317,6 +317,7 @@ def _fit(
             initial_epoch=initial_epoch,
             class_weight=weights,
             callbacks=[stop],
+            shuffle=False,  # the input pipeline shuffles (seeded); Keras cannot for a dataset
             verbose=2,
         )
         frame = pd.DataFrame(result.history)
