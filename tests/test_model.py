@@ -111,6 +111,7 @@ def test_the_logistic_head_is_folded_into_the_model_exactly(tmp_path: Path) -> N
         dataset_weighting="none",
         epochs=0,
         augmented_views=0,
+        head="logistic",
         head_c=0.5,
     )
     import tensorflow as tf

@@ -220,7 +220,7 @@ class TrainParams(Section):
     # The head: logistic (L2-regularised logistic regression on the frozen base's features, a
     # convex fit, repeatable to the bit), mlp (one hidden ReLU layer of `head_hidden` units on
     # the same features, the same L2 strength) or adam (gradient descent on images, head_epochs).
-    head: Literal["logistic", "mlp", "adam"] = "logistic"
+    head: Literal["logistic", "mlp", "adam"] = "mlp"
     head_c: float = Field(0.01, gt=0)  # logistic, mlp: inverse L2 strength (standardised features)
     head_hidden: int = Field(64, ge=1)  # mlp: hidden units
     # Frequency statistics beside the CNN features: fixed high-pass filters (Laplacian and

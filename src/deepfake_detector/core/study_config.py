@@ -104,9 +104,7 @@ class LeaveOneDatasetOutParams(Section):
     method_test_share: float = Field(0.3, gt=0, lt=1)  # its groups that test a held-out method
     candidates: tuple[Candidate, ...] = (
         Candidate(name="default"),
-        Candidate(name="frequency", overrides=("train.frequency=true",)),
-        Candidate(name="mlp", overrides=("train.head=mlp",)),
-        Candidate(name="fine_tune", overrides=("train.epochs=1",)),
+        Candidate(name="logistic", overrides=("train.head=logistic",)),
     )
 
 
