@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from deepfake_detector.core.config import TrainParams
 from deepfake_detector.inference.gradcam import grad_cams
-from deepfake_detector.learning.model import base_of, build_model
+from deepfake_detector.learning.model import base_of, build_model, head_of
 
 
 def _eager(model, crop: np.ndarray, size: int) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -18,7 +18,7 @@ def _eager(model, crop: np.ndarray, size: int) -> np.ndarray:  # type: ignore[no
     with tf.GradientTape() as tape:
         features = base_of(model)(model.get_layer("preprocess_input")(x), training=False)
         tape.watch(features)
-        p = model.get_layer("p_fake")(model.get_layer("pool")(features))
+        p = head_of(model)(model.get_layer("pool")(features))  # hidden layer (mlp), p_fake
     weights = tf.reduce_mean(tape.gradient(p, features)[0], axis=(0, 1))
     cam = tf.nn.relu(tf.reduce_sum(features[0] * weights, axis=-1)).numpy()
     cam = cam / cam.max() if cam.max() > 0 else cam
