@@ -81,7 +81,10 @@ def test_a_process_worker_runs_the_deployment_declared_in_prefect_yaml(
     shutil.copy(REPO / "prefect.yaml", project / "prefect.yaml")
     for package in ("flows", "tasks"):
         shutil.copytree(
-            REPO / package, project / package, ignore=shutil.ignore_patterns("__pycache__")
+            REPO / package,
+            project / package,
+            ignore=shutil.ignore_patterns("__pycache__"),
+            dirs_exist_ok=True,  # the trained project carries them already
         )
     declared = yaml.safe_load((project / "prefect.yaml").read_text())["deployments"][0]
     schedule = yaml.safe_load((project / "params.yaml").read_text())["schedule"]
