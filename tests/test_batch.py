@@ -16,6 +16,8 @@ import pytest
 from conftest import BIN, run_env
 from media import one_face, save_rgb
 from reliability import Recorder
+from tiny_model import tiny_config
+from tiny_model import tiny_model as build_tiny_model
 
 from deepfake_detector.inference.batch import AnswerLog, Progress, media_files
 
@@ -23,25 +25,9 @@ from deepfake_detector.inference.batch import AnswerLog, Progress, media_files
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small Keras model with its inference.json: a real model file, quick to load."""
-    import keras
-
-    from deepfake_detector.core.config import FacesParams, FramesParams
-    from deepfake_detector.inference.inference_config import InferenceConfig
-    from deepfake_detector.learning.calibration import Calibration
-
     folder = tmp_path_factory.mktemp("model")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((32, 32, 3)),
-            keras.layers.Rescaling(1 / 255.0),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(1, activation="sigmoid"),
-        ]
-    )
-    model.save(folder / "model.keras")
-    config = InferenceConfig(32, FacesParams(), FramesParams(count=4), Calibration(threshold=0.5))
-    (folder / "inference.json").write_text(json.dumps(config.to_dict()))
+    build_tiny_model().save(folder / "model.keras")
+    (folder / "inference.json").write_text(json.dumps(tiny_config().to_dict()))
     return folder / "model.keras"
 
 

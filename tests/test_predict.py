@@ -7,28 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from media import no_face, one_face, pan_video, save_rgb, two_faces
+from tiny_model import tiny_detector
 
-from deepfake_detector.core.config import FacesParams, FramesParams
-from deepfake_detector.inference.inference_config import InferenceConfig
-from deepfake_detector.inference.predict import Detector, ModelRef, load_detector
-from deepfake_detector.learning.calibration import Calibration
+from deepfake_detector.inference.predict import Detector, load_detector
 
 
 @pytest.fixture(scope="module")
 def detector() -> Detector:
-    import keras
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((32, 32, 3)),
-            keras.layers.Rescaling(1 / 255.0),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(1, activation="sigmoid"),
-        ]
-    )
-    config = InferenceConfig(32, FacesParams(), FramesParams(count=4), Calibration(threshold=0.5))
-    return Detector(model, config, ModelRef("tiny", "test-model", "7"))
+    return tiny_detector()
 
 
 def test_image_with_one_face(detector: Detector) -> None:

@@ -22,32 +22,18 @@ import requests
 from conftest import REPO, run_env
 from media import one_face, save_rgb
 from processes import free_port
+from tiny_model import tiny_detector
 
-from deepfake_detector.core.config import FacesParams, FramesParams
 from deepfake_detector.core.serve_config import ServeParams
-from deepfake_detector.inference.inference_config import InferenceConfig
-from deepfake_detector.inference.predict import Detector, ModelRef
+from deepfake_detector.inference.predict import Detector
 from deepfake_detector.inference.rest import build_api
-from deepfake_detector.learning.calibration import Calibration
 
 MB = 2**20
 
 
 @pytest.fixture(scope="module")
 def detector() -> Detector:
-    import keras
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((32, 32, 3)),
-            keras.layers.Rescaling(1 / 255.0),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(1, activation="sigmoid"),
-        ]
-    )
-    config = InferenceConfig(32, FacesParams(), FramesParams(count=4), Calibration(threshold=0.5))
-    return Detector(model, config, ModelRef("tiny", "test-model", "7"))
+    return tiny_detector()
 
 
 @pytest.fixture(scope="module")

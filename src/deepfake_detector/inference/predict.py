@@ -350,17 +350,26 @@ class Detector:
 
     def predict_path(self, path: Path, frames: int | None = None) -> dict[str, Any]:
         """Verdict on an image or video file; an unreadable file gives verdict `error`."""
+        return self.predict_path_scored(path, frames)[0]
+
+    def predict_path_scored(
+        self, path: Path, frames: int | None = None
+    ) -> tuple[dict[str, Any], list[FaceScore]]:
+        """`predict_path`'s answer and its faces as scored (crops included; none on error)."""
+        faces: list[FaceScore] = []
         try:
             if is_video(path):
-                result = self.predict_video(path, frames)
+                result, faces = self.predict_video_scored(path, frames)
             else:
-                result = self.predict_image(read_image(path))
+                faces = self.score_image(read_image(path))
+                result = self.predict_image_scored(faces)
         except (InputError, OSError) as exc:
-            result = self.error_result(path, str(exc))
+            result, faces = self.error_result(path, str(exc)), []
         except Exception as exc:  # no input may stop a batch: this one answers with its error
             log.warning("%s: could not be analysed", path, exc_info=True)
             result = self.error_result(path, f"{path.name}: could not be analysed ({exc!r})")
-        return {"path": str(path), **result}
+            faces = []
+        return {"path": str(path), **result}, faces
 
 
 def _face_json(face: FaceScore, label: str) -> dict[str, Any]:
