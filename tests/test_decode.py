@@ -8,7 +8,6 @@ with `sources.images.read_image` and resize with the same bilinear `tf.image.res
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -18,7 +17,7 @@ from PIL import Image
 from deepfake_detector.core.config import FacesParams, FramesParams
 from deepfake_detector.inference.crop_scores import score_files
 from deepfake_detector.inference.inference_config import InferenceConfig
-from deepfake_detector.inference.predict import Detector, ModelRef
+from deepfake_detector.inference.predict import Detector, FaceScore, ModelRef
 from deepfake_detector.learning.calibration import Calibration
 from deepfake_detector.learning.input_pipeline import face_dataset
 from deepfake_detector.sources.images import read_image, read_rgb
@@ -50,11 +49,11 @@ def prediction_decode(path: Path, monkeypatch: pytest.MonkeyPatch) -> np.ndarray
     """The RGB array `Detector.predict_path` hands to face detection for an image file."""
     seen: list[np.ndarray] = []
 
-    def capture(self: Detector, rgb: np.ndarray) -> dict[str, Any]:
+    def capture(self: Detector, rgb: np.ndarray) -> list[FaceScore]:
         seen.append(rgb)
-        return {"kind": "image", "verdict": "no_face"}
+        return []
 
-    monkeypatch.setattr(Detector, "predict_image", capture)
+    monkeypatch.setattr(Detector, "score_image", capture)
     result = flat_detector().predict_path(path)
     assert result["verdict"] == "no_face", result
     return seen[0]
