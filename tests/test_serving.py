@@ -46,6 +46,16 @@ def test_cli_gives_a_verdict_for_every_shared_frame_and_video(trained_project: P
             if r["kind"] == "video":
                 assert isinstance(face["track"], int)
     assert sum(r["verdict"] == "no_face" for r in results if r["kind"] == "image") <= 2
+    # The champion keeps its held-out faces' measures: the answers' drift against them.
+    answers = trained_project.parent / "answers.jsonl"
+    answers.write_text("".join(json.dumps(r) + "\n" for r in results))
+    drift = run(["deepfake", "drift", str(answers), "--json"], trained_project, check=False)
+    assert drift.returncode in (0, 3), drift.stderr
+    report = json.loads(drift.stdout)
+    assert report["answers"] == len(results) and report["model"].startswith("deepfake-detector v")
+    measures = {m["measure"] for m in report["measures"]}
+    assert measures == {"p_fake", "face_px", "confidence", "sharpness"}
+    assert (drift.returncode == 3) == report["retrain_due"]
 
 
 def test_cli_reports_an_unreadable_file_and_goes_on(trained_project: Path, tmp_path: Path) -> None:

@@ -13,7 +13,12 @@ from __future__ import annotations
 import logging
 import sys
 
-from deepfake_detector.cli import data, pipeline, verdicts  # noqa: F401  (they add the commands)
+from deepfake_detector.cli import (  # noqa: F401  (they add the commands)
+    data,
+    monitoring,
+    pipeline,
+    verdicts,
+)
 from deepfake_detector.cli.common import _fail, app
 from deepfake_detector.core.errors import UserError
 

@@ -19,6 +19,7 @@ class ServeParams(Section):
     timeout_s: float = Field(60.0, gt=0)  # a request not answered by then: 504
     max_in_flight: int = Field(2, ge=1)  # requests scored at once
     max_queued: int = Field(8, ge=0)  # requests waiting for a turn; beyond: 503, Retry-After
+    drift_window: int = Field(500, ge=10)  # last faces answered that drift gauges compare
 
 
 def serve_of(params: Params) -> ServeParams:

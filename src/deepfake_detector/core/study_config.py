@@ -104,7 +104,8 @@ class LeaveOneDatasetOutParams(Section):
     method_test_share: float = Field(0.3, gt=0, lt=1)  # its groups that test a held-out method
     candidates: tuple[Candidate, ...] = (
         Candidate(name="default"),
-        Candidate(name="logistic", overrides=("train.head=logistic",)),
+        Candidate(name="size288", overrides=("train.image_size=288",)),
+        Candidate(name="self_blends_only", overrides=("train.synthetic_fakes=sbi",)),
     )
 
 

@@ -1,6 +1,7 @@
 """How a trained model is run, stored beside it as `inference.json`: input size, face finding
-and cutting, frame sampling, calibration and operating point, abstention limits, and what the
-model learnt from and how it scored.
+and cutting, frame sampling, calibration and operating point, abstention limits, what the model
+learnt from and how it scored, and the measures of its held-out faces that drift is measured
+against (`drift`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class InferenceConfig:
     study: dict[str, Any] = field(default_factory=dict)
     # When a face or a video is `uncertain`; the default never abstains (older models).
     abstention: Abstention = field(default_factory=Abstention)
+    # Samples of the held-out faces' measures (`drift.reference_of`): what drift is measured
+    # against; empty for models stored before it existed.
+    drift_reference: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -43,6 +47,7 @@ class InferenceConfig:
             "training": self.training,
             "study": self.study,
             "abstention": self.abstention.to_dict(),
+            "drift_reference": self.drift_reference,
         }
 
     @classmethod
@@ -58,6 +63,7 @@ class InferenceConfig:
             training=data.get("training", {}),
             study=data.get("study", {}),
             abstention=Abstention(**data.get("abstention", {})),
+            drift_reference=data.get("drift_reference", {}),
         )
 
     @classmethod

@@ -10,6 +10,7 @@ is never scored in place of a face.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -378,6 +379,7 @@ def _face_json(face: FaceScore, label: str) -> dict[str, Any]:
         "confidence": round(face.confidence, 5),
         "p_fake": face.p_fake,
         "label": label,
+        **({"sharpness": round(face.sharpness, 1)} if math.isfinite(face.sharpness) else {}),
         **({"uncertain": face.uncertain} if face.uncertain else {}),
     }
 

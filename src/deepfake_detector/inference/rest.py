@@ -10,7 +10,9 @@ refused with 413 while it streams in, before anything parses it; more than `max_
 413 naming the limit; `max_in_flight` requests are scored at once and `max_queued` wait, beyond
 which the answer is 503 with `Retry-After`; a request not answered in `timeout_s` gets 504. With
 an access token every path but `/ping` needs `Authorization: Bearer <token>`. `GET /metrics`
-serves Prometheus' text format; one access-log line per request (`deepfake_detector.access`).
+serves Prometheus' text format, with drift gauges: the last `drift_window` faces answered against
+the model's held-out faces (`learning/drift.py`); one access-log line per request
+(`deepfake_detector.access`).
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ def build_api(
     limits = limits or ServeParams()
     scorer = PyfuncDetector(detector)
     metrics = ServiceMetrics()
+    if detector.config.drift_reference:
+        metrics.watch_drift(detector.config.drift_reference, limits.drift_window)
     api = FastAPI(title="deepfake-detector", docs_url=None, redoc_url=None, openapi_url=None)
     turns = asyncio.Semaphore(limits.max_in_flight)
     waiting = {"n": 0}  # requests admitted: scored now or waiting for a turn

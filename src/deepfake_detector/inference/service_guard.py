@@ -1,6 +1,6 @@
 """What stands in front of `deepfake rest` on a network: the access token, the request-size limit
-(enforced while the body streams in, before anything parses it), Prometheus metrics and one
-access-log line per request.
+(enforced while the body streams in, before anything parses it), Prometheus metrics (drift
+gauges included) and one access-log line per request.
 
 An ASGI middleware of its own rather than FastAPI's: a body that declares more than the limit is
 refused from its `Content-Length`, before a byte of it is read; one without a length is counted
@@ -24,6 +24,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from deepfake_detector.learning.drift import DriftWindow
 
 access = logging.getLogger("deepfake_detector.access")
 
@@ -71,9 +73,45 @@ class ServiceMetrics:
             "deepfake_requests_refused", "Requests refused, by reason", ["reason"], registry=r
         )
         self.content_type = CONTENT_TYPE_LATEST
+        self.drift: DriftWindow | None = None
+
+    def watch_drift(self, reference: dict[str, list[float]], window: int) -> None:
+        """Compare the last `window` faces answered with the model's held-out faces
+        (`drift.compare`) and export the result as gauges, one per measure."""
+        self.drift = DriftWindow(reference, window)
+        r = self.registry
+        self.drift_faces = Gauge(
+            "deepfake_drift_window_faces", "Faces in the drift window", registry=r
+        )
+        self.drift_statistic = Gauge(
+            "deepfake_drift_statistic",
+            "KS statistic of the window against the model's held-out faces (-1: too few faces)",
+            ["measure"],
+            registry=r,
+        )
+        self.drift_p_value = Gauge(
+            "deepfake_drift_p_value", "KS test p-value (-1: too few faces)", ["measure"], registry=r
+        )
+        self.drifted = Gauge(
+            "deepfake_drift_detected", "1 when the measure has drifted", ["measure"], registry=r
+        )
+        self._update_drift()
+
+    def _update_drift(self) -> None:
+        if self.drift is None:
+            return
+        self.drift_faces.set(len(self.drift))
+        for shift in self.drift.shifts():
+            statistic, p_value = shift.statistic, shift.p_value
+            self.drift_statistic.labels(shift.measure).set(-1 if statistic is None else statistic)
+            self.drift_p_value.labels(shift.measure).set(-1 if p_value is None else p_value)
+            self.drifted.labels(shift.measure).set(int(shift.drifted))
 
     def answered(self, answers: list[dict[str, Any]]) -> None:
-        """Count a request's answers: images, faces, verdicts, P(fake)."""
+        """Count a request's answers: images, faces, verdicts, P(fake); the drift window."""
+        if self.drift is not None:
+            self.drift.add(answers)
+            self._update_drift()
         for answer in answers:
             self.images.inc()
             self.verdicts.labels(str(answer.get("verdict"))).inc()

@@ -145,6 +145,7 @@ def assess(
         platt_scaling=params.calibrate,
     )
     test["p_fake"] = calibration.apply(test["p_raw"].to_numpy()) if len(test) else []
+    test["sharpness"] = test_sharp
     # "uncertain": limits fitted on the validation faces for the stated coverage.
     val_p = calibration.apply(val["p_raw"].to_numpy()) if len(val) else np.zeros(0)
     abstention = fit_abstention(

@@ -21,6 +21,7 @@ from deepfake_detector.core.artifacts import (
 from deepfake_detector.core.atomic import atomic_path, write_json
 from deepfake_detector.core.config import Params, crop_geometry
 from deepfake_detector.core.reports import StageReport
+from deepfake_detector.learning.drift import reference_of
 from deepfake_detector.learning.metrics import reliability_bins
 from deepfake_detector.learning.model import load_model
 from deepfake_detector.recipes.assessment import (
@@ -89,6 +90,7 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
         test_metrics=json_ready(headline_metrics(metrics)),
         training=what_it_learnt(params, table[table["split"] == "train"]),
         study=study_score(params, root),
+        drift_reference=reference_of(test, seed=params.split.seed),
     )
     write_json(out_dir / INFERENCE_FILE, config.to_dict())
     with atomic_path(out_dir / PREDICTIONS_FILE) as tmp:
