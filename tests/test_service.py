@@ -22,6 +22,7 @@ import requests
 from conftest import REPO, run_env
 from media import one_face, save_rgb
 from processes import free_port
+from reliability import Recorder
 from tiny_model import tiny_detector
 
 from deepfake_detector.core.serve_config import ServeParams
@@ -74,7 +75,9 @@ def rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-def test_a_200_mb_body_is_refused_with_413_and_memory_stays_flat(detector: Detector) -> None:
+def test_a_200_mb_body_is_refused_with_413_and_memory_stays_flat(
+    detector: Detector, reliability: Recorder
+) -> None:
     limits = ServeParams(max_request_mb=4)
     with serving(build_api(detector, limits)) as url:
         port = int(url.rsplit(":", 1)[1])
@@ -86,7 +89,7 @@ def test_a_200_mb_body_is_refused_with_413_and_memory_stays_flat(detector: Detec
         conn.putheader("Content-Length", str(200 * MB))
         conn.endheaders()
         answer = conn.getresponse()
-        assert answer.status == 413 and "serve.max_request_mb" in answer.read().decode()
+        declared = answer.status, "serve.max_request_mb" in answer.read().decode()
         conn.close()
 
         # Streamed without a length (chunked): refused once 4 MB have come in.
@@ -97,11 +100,22 @@ def test_a_200_mb_body_is_refused_with_413_and_memory_stays_flat(detector: Detec
                 yield chunk
 
         try:
-            streamed = requests.post(f"{url}/invocations", data=body(), timeout=60)
-            assert streamed.status_code == 413
-        except requests.ConnectionError:
-            pass  # the server may close before the client has sent it all: refused all the same
-        assert rss() - before < 64 * MB  # the 200 MB were never held
+            streamed = requests.post(f"{url}/invocations", data=body(), timeout=60).status_code
+        except requests.ConnectionError:  # the server may close before the client has sent it
+            streamed = "connection closed by the server"  # all: refused all the same
+        grew = rss() - before
+    held = reliability.add(
+        section="security",
+        case="a 200 MB request body (declared, then streamed without a length)",
+        entry="REST (deepfake rest)",
+        expected="413 before the body is parsed; server memory up by less than 50 MB",
+        observed=f"declared: {declared[0]} (limit named: {declared[1]}); streamed: {streamed}; "
+        f"memory up {grew / MB:.1f} MB",
+        ok=declared == (413, True)
+        and streamed in (413, "connection closed by the server")
+        and grew < 50 * MB,
+    )
+    assert held, (declared, streamed, grew)
 
 
 def test_too_many_images_name_the_limit(detector: Detector, photo: str) -> None:
@@ -112,7 +126,7 @@ def test_too_many_images_name_the_limit(detector: Detector, photo: str) -> None:
 
 
 def test_a_flood_beyond_the_queue_is_answered_503_and_no_accepted_request_is_lost(
-    detector: Detector, photo: str, monkeypatch: pytest.MonkeyPatch
+    detector: Detector, photo: str, monkeypatch: pytest.MonkeyPatch, reliability: Recorder
 ) -> None:
     slow = Detector(detector.model, detector.config, detector.ref)
     answer = slow.predict_image
@@ -126,11 +140,23 @@ def test_a_flood_beyond_the_queue_is_answered_503_and_no_accepted_request_is_los
     with serving(api) as url, ThreadPoolExecutor(12) as pool:
         answers = list(pool.map(lambda _: ask(url, [photo]), range(12)))
     codes = [a.status_code for a in answers]
-    assert set(codes) <= {200, 503} and codes.count(200) >= 3 and 503 in codes
-    for refused in (a for a in answers if a.status_code == 503):
-        assert refused.headers["Retry-After"].isdigit()
-    for done in (a for a in answers if a.status_code == 200):
-        assert done.json()["predictions"][0]["verdict"] in ("real", "fake", "uncertain")
+    retry = all(a.headers.get("Retry-After", "").isdigit() for a in answers if a.status_code == 503)
+    verdicts = [a.json()["predictions"][0]["verdict"] for a in answers if a.status_code == 200]
+    held = reliability.add(
+        section="load",
+        case="12 requests at once; 1 scored at a time, 2 waiting (max_in_flight 1, max_queued 2)",
+        entry="REST (deepfake rest)",
+        expected="503 with Retry-After beyond the queue; every accepted request answered",
+        observed=f"{codes.count(200)} answered with a verdict, {codes.count(503)} refused with 503 "
+        f"(Retry-After on each: {retry}); other statuses: "
+        f"{sorted(c for c in codes if c not in (200, 503)) or 'none'}",
+        ok=set(codes) <= {200, 503}
+        and codes.count(200) >= 3
+        and 503 in codes
+        and retry
+        and all(v in ("real", "fake", "uncertain") for v in verdicts),
+    )
+    assert held, codes
 
 
 def test_a_request_over_its_time_is_answered_504(
@@ -144,18 +170,33 @@ def test_a_request_over_its_time_is_answered_504(
 
 
 def test_the_token_is_required_compared_and_never_logged(
-    detector: Detector, photo: str, caplog: pytest.LogCaptureFixture
+    detector: Detector, photo: str, caplog: pytest.LogCaptureFixture, reliability: Recorder
 ) -> None:
     token = "s3cret-token-value"
     with (
         caplog.at_level(logging.INFO, "deepfake_detector.access"),
         serving(build_api(detector, token=token)) as url,
     ):
-        assert ask(url, [photo]).status_code == 401
-        assert ask(url, [photo], token="wrong").status_code == 401
-        assert requests.get(f"{url}/metrics", timeout=30).status_code == 401
-        assert requests.get(f"{url}/ping", timeout=30).status_code == 200  # health: open
-        assert ask(url, [photo], token=token).status_code == 200
+        seen = {
+            "no token": ask(url, [photo]).status_code,
+            "a wrong token": ask(url, [photo], token="wrong").status_code,
+            "/metrics without it": requests.get(f"{url}/metrics", timeout=30).status_code,
+            "/ping without it": requests.get(f"{url}/ping", timeout=30).status_code,
+            "the token": ask(url, [photo], token=token).status_code,
+        }
+    wanted = {"no token": 401, "a wrong token": 401, "/metrics without it": 401}
+    wanted |= {"/ping without it": 200, "the token": 200}
+    held = reliability.add(
+        section="security",
+        case="requests without the access token, with a wrong one, with the right one",
+        entry="REST (deepfake rest)",
+        expected="401 without it or with a wrong one (health check open); 200 with it; "
+        "never logged",
+        observed="; ".join(f"{k}: {v}" for k, v in seen.items())
+        + f"; token in the log: {token in caplog.text}",
+        ok=seen == wanted and token not in caplog.text,
+    )
+    assert held, seen
     lines = [r.getMessage() for r in caplog.records if r.name == "deepfake_detector.access"]
     assert len(lines) == 5 and any("POST /invocations 401" in line for line in lines)
     assert token not in caplog.text and photo[:40] not in caplog.text
