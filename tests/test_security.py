@@ -619,7 +619,7 @@ def _recipe(target: str) -> str:
 
 
 def test_makefile_servers_and_the_app_default_bind_loopback(reliability: Recorder) -> None:
-    from deepfake_detector.cli.verdicts import serve_app
+    from deepfake_detector.cli.serving import serve_app
 
     seen = {}
     for target in ("prefect-ui", "mlflow-ui", "serve-model"):

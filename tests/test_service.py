@@ -224,7 +224,10 @@ def test_metrics_are_prometheus_text_that_its_parser_reads(detector: Detector, p
     assert ("deepfake_request_seconds_count", (("path", "/invocations"),)) in samples
 
 
-def test_beyond_the_loopback_without_a_token_it_refuses_to_start(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["rest", "app"])
+def test_beyond_the_loopback_without_a_token_it_refuses_to_start(
+    tmp_path: Path, command: str
+) -> None:
     import subprocess
 
     from conftest import BIN
@@ -233,7 +236,7 @@ def test_beyond_the_loopback_without_a_token_it_refuses_to_start(tmp_path: Path)
     env = run_env(tmp_path)
     env.pop("DEEPFAKE_API_TOKEN", None)
     result = subprocess.run(
-        [str(BIN / "deepfake"), "rest", "--host", "0.0.0.0", "--port", str(free_port())],
+        [str(BIN / "deepfake"), command, "--host", "0.0.0.0", "--port", str(free_port())],
         cwd=tmp_path,
         env=env,
         capture_output=True,

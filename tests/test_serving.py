@@ -160,6 +160,36 @@ def test_gradio_app_driven_by_gradio_client(
     assert len(line["data"]) == result["frames_sampled"] - result["frames_without_face"]
 
 
+def test_the_app_on_a_network_asks_for_the_token_and_serves_metrics(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    from gradio_client import Client, handle_file
+    from prometheus_client.parser import text_string_to_metric_families
+
+    token = "app-s3cret"
+    (tmp_path / "token").write_text(token + "\n")
+    log = tmp_path / "app.log"
+    with running_app(trained_project, log, "--token-file", str(tmp_path / "token")) as (url, _):
+        assert requests.get(f"{url}config", timeout=30).status_code == 401  # not logged in
+        login = requests.post(f"{url}login", data={"username": "x", "password": "no"}, timeout=30)
+        assert login.status_code != 200 or login.json().get("success") is not True
+        assert requests.get(f"{url}metrics", timeout=30).status_code == 401
+        client = Client(url, auth=("anyone", token), verbose=False)
+        photo = save_rgb(tmp_path / "one.jpg", one_face())
+        result = client.predict(handle_file(str(photo)), api_name="/predict_image")[3]
+        assert result["verdict"] in ("real", "fake")
+        bearer = {"Authorization": f"Bearer {token}"}
+        text = requests.get(f"{url}metrics", headers=bearer, timeout=30).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("deepfake_images_total", ())] == 1
+    assert samples[("deepfake_drift_window_faces", ())] == 1  # the champion keeps its reference
+    assert token not in log.read_text()
+
+
 def test_the_champions_card_is_the_same_in_the_cli_in_mlflow_and_in_the_app(
     app_url: str, trained_project: Path
 ) -> None:

@@ -17,6 +17,7 @@ from deepfake_detector.cli import (  # noqa: F401  (they add the commands)
     data,
     monitoring,
     pipeline,
+    serving,
     verdicts,
 )
 from deepfake_detector.cli.common import _fail, app

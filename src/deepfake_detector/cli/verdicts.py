@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -16,19 +15,17 @@ import typer
 from deepfake_detector.core.config import DEFAULT_PARAMS, load_params
 from deepfake_detector.core.errors import UserError
 from deepfake_detector.core.runtime import (
-    check_port_free,
     check_tracking_store,
     prepare_environment,
     setup_logging,
 )
-from deepfake_detector.core.serve_config import serve_of
 
 if TYPE_CHECKING:
     from deepfake_detector.core.config import Params
     from deepfake_detector.inference.fanout import DetectorSpec
     from deepfake_detector.inference.predict import Detector
 
-from deepfake_detector.cli.common import ParamsOption, _fail, _guarded, app
+from deepfake_detector.cli.common import ParamsOption, _guarded, app
 
 
 class RuntimeChoice(StrEnum):
@@ -238,47 +235,6 @@ def _print_table(results: list[dict], model_label: str) -> None:
     Console().print(table)
 
 
-@app.command(name="app")
-def serve_app(
-    model: ModelOption = None,
-    config: Annotated[Path | None, typer.Option(help="inference.json for a local model.")] = None,
-    host: Annotated[
-        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the app.")
-    ] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option(min=0, max=65535, help="Port (0: the first free one from 7860).")
-    ] = 7860,
-    max_file_size: Annotated[str, typer.Option(help="Largest upload accepted.")] = "50mb",
-    concurrency: Annotated[int, typer.Option(help="Analyses running at once.")] = 2,
-    queue_size: Annotated[int, typer.Option(help="Requests waiting at most.")] = 64,
-    runtime: RuntimeOption = RuntimeChoice.auto,
-    params: ParamsOption = DEFAULT_PARAMS,
-) -> None:
-    """The web app: upload a picture or a clip, get a verdict with per-face evidence."""
-    prepare_environment()
-    setup_logging(logging.WARNING)
-    with _guarded("app", lock=False):
-        check_port_free(host, port)  # before the model loads and Gradio is imported
-    from deepfake_detector.inference.app import NO_CARD, build_app, demo_examples
-    from deepfake_detector.inference.model_card import card_markdown
-
-    with _guarded("app", lock=False):
-        detector = _detector(model, config, params, runtime.value)
-        settings = load_params(params)
-        card = _card_of_folder(detector.folder, settings) if detector.folder else None
-        card_text = NO_CARD if card is None else card_markdown(card, detector.ref)
-    images, videos = demo_examples(settings.paths.frames_dir, settings.paths.demo_dir)
-    demo = build_app(detector, images, videos, card_text)
-    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
-    demo.launch(
-        server_name=host,
-        server_port=port or None,
-        max_file_size=max_file_size,
-        show_error=False,
-        footer_links=["api"],
-    )
-
-
 def _card_of_folder(folder: Path, settings: Params) -> dict | None:
     """The model card a model folder carries; for the workspace's own trained model (never
     registered) the card `register_model` would write, built from its evaluation; else None."""
@@ -328,84 +284,6 @@ def card(
                 "or a model file alone): register it again with `deepfake register_model`"
             )
     typer.echo(json.dumps(found, indent=2) if as_json else card_markdown(found, ref))
-
-
-TOKEN_ENV = "DEEPFAKE_API_TOKEN"
-
-
-def access_token(token_file: Path | None) -> str | None:
-    """The access token: the file's first line, else $DEEPFAKE_API_TOKEN, else None."""
-    if token_file is not None:
-        try:
-            token = token_file.read_text().strip().splitlines()[0].strip()
-        except (OSError, IndexError) as exc:
-            raise _fail(f"--token-file {token_file}: no token in it ({exc})") from exc
-        return token or None
-    return os.environ.get(TOKEN_ENV, "").strip() or None
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is this machine's loopback interface (127.0.0.0/8, ::1, localhost)."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@app.command(name="rest")
-def serve_rest(
-    model: ModelOption = None,
-    config: Annotated[Path | None, typer.Option(help="inference.json for a local model.")] = None,
-    host: Annotated[
-        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the endpoint.")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 5001,
-    runtime: RuntimeOption = RuntimeChoice.auto,
-    params: ParamsOption = DEFAULT_PARAMS,
-    token_file: Annotated[
-        Path | None,
-        typer.Option(help=f"A file holding the access token (else ${TOKEN_ENV})."),
-    ] = None,
-    behind_gateway: Annotated[
-        bool,
-        typer.Option(
-            "--behind-gateway",
-            help="Listen beyond 127.0.0.1 without a token: your own gateway authenticates.",
-        ),
-    ] = False,
-) -> None:
-    """REST in MLflow's scoring protocol (POST /invocations, GET /ping, GET /metrics), without
-    MLflow; limits from params' `serve`; a bearer token from $DEEPFAKE_API_TOKEN or a file."""
-    prepare_environment()
-    setup_logging(logging.WARNING)
-    with _guarded("rest", lock=False):
-        token = access_token(token_file)
-        if not token and not behind_gateway and not is_loopback(host):
-            raise _fail(
-                f"--host {host} serves beyond this machine: set {TOKEN_ENV} (or --token-file) "
-                "to require a bearer token, or pass --behind-gateway if a gateway of yours "
-                "authenticates"
-            )
-        limits = serve_of(load_params(params))
-        check_port_free(host, port)  # before the model loads
-    import uvicorn
-
-    from deepfake_detector.inference.rest import build_api
-
-    with _guarded("rest", lock=False):
-        detector = _detector(model, config, params, runtime.value)
-    typer.echo(
-        f"deepfake rest: {detector.ref.label()} ({detector.runtime}) answers POST "
-        f"http://{host}:{port}/invocations (GET /ping for health); Ctrl-C stops it",
-        err=True,
-    )
-    logging.getLogger("deepfake_detector.access").setLevel(logging.INFO)  # one line a request
-    app = build_api(detector, limits, token)
-    uvicorn.run(app, host=host, port=port, workers=1, log_level="warning", access_log=False)
 
 
 @app.command()

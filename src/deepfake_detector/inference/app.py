@@ -22,6 +22,8 @@ from deepfake_detector.sources.images import InputError, is_video, read_image
 if TYPE_CHECKING:
     import gradio as gr
 
+    from deepfake_detector.inference.service_guard import ServiceMetrics
+
 log = logging.getLogger(__name__)
 
 COLOURS = {"fake": (220, 40, 40), "real": (40, 170, 60), "uncertain": (230, 160, 20)}
@@ -133,9 +135,20 @@ def verdict_markdown(result: dict[str, Any]) -> str:
 class Analyser:
     """The app's callbacks over one Detector."""
 
-    def __init__(self, detector: Detector, max_faces_explained: int = 8) -> None:
+    def __init__(
+        self,
+        detector: Detector,
+        max_faces_explained: int = 8,
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
         self.detector = detector
         self.max_faces_explained = max_faces_explained
+        self.metrics = metrics
+
+    def _answered(self, result: dict[str, Any]) -> dict[str, Any]:
+        if self.metrics is not None:
+            self.metrics.answered([result])
+        return result
 
     def image(
         self, path: str | None
@@ -159,7 +172,7 @@ class Analyser:
         self, file: Path, rgb: np.ndarray
     ) -> tuple[str, np.ndarray | None, np.ndarray | None, dict[str, Any]]:
         scored = self.detector.score_image(rgb)
-        result = {"file": file.name, **self.detector.predict_image_scored(scored)}
+        result = self._answered({"file": file.name, **self.detector.predict_image_scored(scored)})
         explained = scored[: self.max_faces_explained]
         captions = [f"face {i}: P(fake) {f.p_fake:.2f}" for i, f in enumerate(explained)]
         cams = explained_faces(self.detector, explained, captions)
@@ -179,7 +192,7 @@ class Analyser:
             result = self._error(file, f"{file.name}: not a video file; use the Image tab")
             return verdict_markdown(result), empty_tracks, None, empty_line, result
         answer, scored = self.detector.predict_path_scored(file)
-        result = {**answer, "file": file.name}
+        result = self._answered({**answer, "file": file.name})
         result.pop("path")  # gradio_client takes a "path" key for a file to download
         if result["verdict"] == "error":
             return verdict_markdown(result), empty_tracks, None, empty_line, result
@@ -286,15 +299,16 @@ def build_app(
     image_examples: dict[str, str],
     video_examples: dict[str, str],
     card: str = NO_CARD,
+    metrics: ServiceMetrics | None = None,
 ) -> gr.Blocks:
     """The Blocks app with an Image, a Video and a Model card tab and named API endpoints;
     examples as {path: button label}; `card` is the model's card as Markdown
-    (`inference.model_card`)."""
+    (`inference.model_card`); `metrics` counts every answer (the server's `/metrics`)."""
     import gradio as gr
 
     use_atomic_image_cache()
 
-    analyse = Analyser(detector)
+    analyse = Analyser(detector, metrics=metrics)
     with gr.Blocks(analytics_enabled=False, title="Deepfake detector") as demo:
         gr.Markdown(header_markdown(detector))
         with gr.Tab("Image"):

@@ -67,9 +67,7 @@ def build_api(
     service guard (token, body limit, access log)."""
     limits = limits or ServeParams()
     scorer = PyfuncDetector(detector)
-    metrics = ServiceMetrics()
-    if detector.config.drift_reference:
-        metrics.watch_drift(detector.config.drift_reference, limits.drift_window)
+    metrics = ServiceMetrics(detector.config.drift_reference, limits.drift_window)
     api = FastAPI(title="deepfake-detector", docs_url=None, redoc_url=None, openapi_url=None)
     turns = asyncio.Semaphore(limits.max_in_flight)
     waiting = {"n": 0}  # requests admitted: scored now or waiting for a turn

@@ -39,9 +39,12 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class ServiceMetrics:
-    """The service's Prometheus metrics, in a registry of their own (one per app)."""
+    """The service's Prometheus metrics, in a registry of their own (one per app); with drift
+    gauges when given the model's reference (`InferenceConfig.drift_reference`)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, drift_reference: dict[str, list[float]] | None = None, drift_window: int = 500
+    ) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -74,6 +77,8 @@ class ServiceMetrics:
         )
         self.content_type = CONTENT_TYPE_LATEST
         self.drift: DriftWindow | None = None
+        if drift_reference:
+            self.watch_drift(drift_reference, drift_window)
 
     def watch_drift(self, reference: dict[str, list[float]], window: int) -> None:
         """Compare the last `window` faces answered with the model's held-out faces
