@@ -139,8 +139,8 @@ def _password_is(token: str) -> Any:
 
 def _metrics_route(metrics: ServiceMetrics, token: str | None) -> Any:
     """`GET /metrics` for the app's server: Prometheus' text, behind the bearer token if any."""
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
+    from fastapi import Request
+    from fastapi.responses import JSONResponse, Response
 
     from deepfake_detector.inference.service_guard import bearer_matches
 
