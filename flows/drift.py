@@ -21,7 +21,7 @@ __all__ = ["deepfake_drift"]
 
 
 @task(name="drift_report")
-def drift_task(answers: Path, model: str, tracking: str | None) -> dict[str, Any]:
+def drift_task(answers: Path, model: str, tracking: str) -> dict[str, Any]:
     """The report of `deepfake drift`, as JSON."""
     return drift_report(answers, model, tracking).to_dict()
 
@@ -35,9 +35,8 @@ def deepfake_drift(
     base = Path(root)
     prepare_environment(base)
     params = load_params(base / params_path)
-    uri = model or params.registry.alias_uri
-    tracking = tracking_uri(params) if uri.startswith(("models:/", "runs:/")) else None
-    report = drift_task(base / answers, uri, tracking)
+    uri = model or params.registry.alias_uri  # the tracking URI serves registry URIs alone
+    report = drift_task(base / answers, uri, tracking_uri(params))
     logger = get_run_logger()
     for m in report["measures"]:
         logger.info("%s: %s", m["measure"], m)

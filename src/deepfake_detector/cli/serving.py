@@ -13,6 +13,7 @@ import typer
 
 from deepfake_detector.cli.common import ParamsOption, _fail, _guarded, app
 from deepfake_detector.cli.verdicts import (
+    ConfigOption,
     ModelOption,
     RuntimeChoice,
     RuntimeOption,
@@ -79,7 +80,7 @@ def network_token(host: str, token_file: Path | None, behind_gateway: bool) -> s
 @app.command(name="app")
 def serve_app(
     model: ModelOption = None,
-    config: Annotated[Path | None, typer.Option(help="inference.json for a local model.")] = None,
+    config: ConfigOption = None,
     host: Annotated[
         str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the app (token needed).")
     ] = "127.0.0.1",
@@ -158,7 +159,7 @@ def _metrics_route(metrics: ServiceMetrics, token: str | None) -> Any:
 @app.command(name="rest")
 def serve_rest(
     model: ModelOption = None,
-    config: Annotated[Path | None, typer.Option(help="inference.json for a local model.")] = None,
+    config: ConfigOption = None,
     host: Annotated[
         str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the endpoint.")
     ] = "127.0.0.1",

@@ -65,6 +65,11 @@ ModelOption = Annotated[
 ]
 
 
+ConfigOption = Annotated[
+    Path | None, typer.Option(help="inference.json for a local model (default: beside it).")
+]
+
+
 def _spec(
     model: str | None, config: Path | None, params_path: Path, runtime: str, fpr: float | None
 ) -> DetectorSpec:
@@ -114,9 +119,7 @@ def _check_model_exists(model: str, params_path: Path) -> str | None:
 def predict(
     paths: Annotated[list[Path], typer.Argument(help="Images, videos or folders (recursive).")],
     model: ModelOption = None,
-    config: Annotated[
-        Path | None, typer.Option(help="inference.json for a local model (default: beside it).")
-    ] = None,
+    config: ConfigOption = None,
     frames: Annotated[
         int | None, typer.Option(help="Frames to sample per video (default: as in training).")
     ] = None,

@@ -82,7 +82,8 @@ class ServiceMetrics:
 
     def watch_drift(self, reference: dict[str, list[float]], window: int) -> None:
         """Compare the last `window` faces answered with the model's held-out faces
-        (`drift.compare`) and export the result as gauges, one per measure."""
+        (`drift.compare`) and export the result as gauges, one per measure, worked out when
+        scraped (never on a request's path)."""
         self.drift = DriftWindow(reference, window)
         r = self.registry
         self.drift_faces = Gauge(
@@ -100,7 +101,6 @@ class ServiceMetrics:
         self.drifted = Gauge(
             "deepfake_drift_detected", "1 when the measure has drifted", ["measure"], registry=r
         )
-        self._update_drift()
 
     def _update_drift(self) -> None:
         if self.drift is None:
@@ -116,7 +116,6 @@ class ServiceMetrics:
         """Count a request's answers: images, faces, verdicts, P(fake); the drift window."""
         if self.drift is not None:
             self.drift.add(answers)
-            self._update_drift()
         for answer in answers:
             self.images.inc()
             self.verdicts.labels(str(answer.get("verdict"))).inc()
@@ -125,7 +124,8 @@ class ServiceMetrics:
                 self.p_fake.observe(float(answer["p_fake"]))
 
     def exposition(self) -> bytes:
-        """The text format Prometheus scrapes."""
+        """The text format Prometheus scrapes (the drift gauges brought up to date first)."""
+        self._update_drift()
         return generate_latest(self.registry)
 
 
@@ -166,9 +166,7 @@ class ServiceGuard:
         try:
             await self._guarded(scope, receive, tracked_send, seen)
         finally:
-            path = (
-                scope["path"] if scope["path"] in ("/invocations", "/ping", "/metrics") else "other"
-            )
+            path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
             status = str(seen["status"] or 500)
             self.metrics.requests.labels(path, status).inc()
             self.metrics.latency.labels(path).observe(time.perf_counter() - started)
