@@ -24,7 +24,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///mlruns/mlflow.db)
 
 .DEFAULT_GOAL := help
-.PHONY: help python setup setup-dev lock demo exps test test-fast reliability lint typecheck audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser postgres
+.PHONY: help python setup setup-dev lock demo plots exps test test-fast reliability lint typecheck audit bench flow serve prefect-ui mlflow-ui dag metrics app serve-model screenshot browser postgres
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -63,9 +63,16 @@ lock:  ## rewrite requirements/*.txt from pyproject.toml (LOCK_FLAGS=--upgrade: 
 	$(UV_COMPILE) pyproject.toml --extra registry --extra train --extra team --extra cluster \
 	  --extra dev -o requirements/dev.txt
 
-demo: setup  ## set up, then run the whole pipeline on the embedded demo set (dvc repro)
+demo: setup .dvc/plots.html  ## set up, then run the whole pipeline on the embedded demo set (dvc repro)
 	$(BIN)/dvc repro
 	@$(BIN)/deepfake summary
+
+# The page `dvc plots show` fills, with Vega inside it: the interactive plots render offline.
+.dvc/plots.html: | $(VENV)/.installed-$(SET)
+	@$(BIN)/deepfake plots_page
+
+plots: .dvc/plots.html  ## write the evaluation's plots (ROC, PR, confusion, reliability) to dvc_plots/index.html, offline
+	$(BIN)/dvc plots show
 
 EXP_COLUMNS = Experiment|Created|^frame\.auc$$|^video\.auc$$|^frame\.fpr$$|^frame\.tpr$$|^split\.faces_dir$$|^train\.head$$|^train\.epochs$$
 exps:  ## the experiments (dvc exp show): test AUCs, operating point and the params that differ most

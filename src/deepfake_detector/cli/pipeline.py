@@ -180,3 +180,22 @@ def summary(params: ParamsOption = DEFAULT_PARAMS) -> None:
         except FileNotFoundError as exc:
             raise _fail(f"no finished pipeline run here ({exc.filename}): run `make demo`") from exc
     typer.echo("\n".join(lines))
+
+
+@app.command(name="plots_page")
+def plots_page() -> None:
+    """Make `dvc plots show` render its interactive plots offline (Vega carried in the page)."""
+    import subprocess
+
+    from deepfake_detector.recipes.plots_page import write_plots_template
+
+    with _guarded("plots_page", lock=False):
+        if not Path(".dvc").is_dir():
+            raise _fail("not a DVC project here (no .dvc/): run it in the project's root")
+        try:
+            page = write_plots_template(Path("."))
+        except ImportError as exc:
+            raise _fail(f"{exc.name} is not installed: make setup installs it") from exc
+        except subprocess.CalledProcessError as exc:
+            raise _fail(f"dvc config failed: {exc.stderr.strip()}") from exc
+    typer.echo(f"wrote {page}; `dvc plots show` now renders without the network")
