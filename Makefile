@@ -21,6 +21,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GRADIO_ANALYTICS_ENABLED := False
 # The tracking store every target uses: the user's MLFLOW_TRACKING_URI when set, else the
 # project's SQLite file (the `deepfake` commands read the same variable the same way).
+MLFLOW_PORT ?= 5000
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///mlruns/mlflow.db)
 
 .DEFAULT_GOAL := help
@@ -112,12 +113,12 @@ serve: setup  ## serve the scheduled Prefect deployment (see the Prefect UI)
 prefect-ui: setup  ## start the Prefect server and UI on 127.0.0.1:4200
 	$(BIN)/prefect server start --host 127.0.0.1
 
-mlflow-ui: setup  ## start the MLflow UI on 127.0.0.1:5000 over the tracking store (MLFLOW_TRACKING_URI or the project's)
+mlflow-ui: setup  ## start the MLflow UI on 127.0.0.1:5000 (MLFLOW_PORT=...) over the tracking store (MLFLOW_TRACKING_URI or the project's)
 	@case "$(TRACKING_URI)" in http://*|https://*) \
 	  echo "MLFLOW_TRACKING_URI is a tracking server ($(TRACKING_URI)): it serves its own UI there"; \
 	  exit 0;; esac; \
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri $(TRACKING_URI) \
-	  --host 127.0.0.1 --workers 1
+	  --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 dag: setup  ## print the pipeline DAG as Mermaid
 	$(BIN)/dvc dag --mermaid
@@ -139,9 +140,9 @@ browser:  ## install Debian's chromium and chromedriver (screenshots and their t
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-screenshot: setup-dev  ## docs/app.png and docs/model_card.png: the app, in headless Chromium (after `make demo`)
+screenshot: setup-dev  ## docs/app.png, model_card.png, app_video.png: the app, in headless Chromium (after `make demo`)
 	bash docs/screenshot.sh
 
-metrics: setup  ## show test metrics and plots
+metrics: setup .dvc/plots.html  ## show test metrics and plots
 	@$(BIN)/deepfake summary
 	$(BIN)/dvc plots show

@@ -1,11 +1,12 @@
 """Screenshot of the running app with a result, taken in headless Chromium (Debian's package).
 
     python docs/screenshot.py http://127.0.0.1:7860 path/to/image.jpg docs/app.png \
-        [--card docs/model_card.png]
+        [--card docs/model_card.png] [--video path/to/clip.mp4 docs/app_video.png]
 
 Uploads the image in the Image tab, presses "Analyse image", waits for the verdict and saves a
 PNG of the page. Prints the verdict line it saw (the tests check it). With `--card`, also opens
-the "Model card" tab and saves a PNG of it.
+the "Model card" tab and saves a PNG of it; with `--video`, analyses the clip in the Video tab
+and saves that page too (its verdict line printed second).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+# The file input of the tab on show: the inputs themselves are hidden, their drop zones are not.
+VISIBLE_UPLOAD = """return [...document.querySelectorAll('input[type=file]')]
+    .find(i => i.parentElement && i.parentElement.offsetParent !== null) || null;"""
 VERDICTS = ("Verdict:", "No face found", "Cannot analyse")
 
 
@@ -39,41 +43,59 @@ def browser(profile: str) -> webdriver.Chrome:
     return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
 
 
+def analyse(driver: webdriver.Chrome, wait: WebDriverWait, path: Path, what: str) -> str:
+    """Upload `path` in the visible tab, press "Analyse <what>", return the verdict heading."""
+    upload = wait.until(lambda d: d.execute_script(VISIBLE_UPLOAD))
+    upload.send_keys(str(path.resolve()))
+    button = wait.until(ec.element_to_be_clickable(
+        (By.XPATH, f"//button[contains(., 'Analyse {what}')]")))  # fmt: skip
+    time.sleep(1)  # let the upload finish before asking for the analysis
+    button.click()
+    heading = wait.until(lambda d: next(
+        (h for h in d.find_elements(By.TAG_NAME, "h3")
+         if h.is_displayed() and any(v in h.text for v in VERDICTS)), None))  # fmt: skip
+    time.sleep(2)  # the annotated picture and heat maps render after the text
+    return str(heading.text)
+
+
+def open_tab(driver: webdriver.Chrome, wait: WebDriverWait, name: str) -> None:
+    wait.until(ec.element_to_be_clickable(
+        (By.XPATH, f"//button[@role='tab' and contains(., '{name}')]"))).click()  # fmt: skip
+    time.sleep(1)
+
+
 def screenshot(
-    url: str, image: Path, out: Path, card: Path | None = None, timeout: float = 120
-) -> str:
-    """Analyse `image` in the app at `url`; save the page to `out` (and the model card tab to
-    `card`); return the verdict text."""
+    url: str,
+    image: Path,
+    out: Path,
+    card: Path | None = None,
+    video: tuple[Path, Path] | None = None,
+    timeout: float = 180,
+) -> list[str]:
+    """Analyse `image` in the app at `url`; save the page to `out` (the model card tab to
+    `card`; the Video tab with `video`'s clip analysed to its second path); return the
+    verdict texts."""
     with tempfile.TemporaryDirectory() as profile:
         driver = browser(profile)
         try:
             driver.get(url)
             wait = WebDriverWait(driver, timeout)
-            upload = wait.until(
-                ec.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]"))
-            )
-            upload.send_keys(str(image.resolve()))
-            button = wait.until(ec.element_to_be_clickable(
-                (By.XPATH, "//button[contains(., 'Analyse image')]")))  # fmt: skip
-            time.sleep(1)  # let the upload finish before asking for the analysis
-            button.click()
-            heading = wait.until(lambda d: next(
-                (h for h in d.find_elements(By.TAG_NAME, "h3")
-                 if any(v in h.text for v in VERDICTS)), None))  # fmt: skip
-            verdict = heading.text
-            time.sleep(2)  # the annotated picture and heat maps render after the text
+            verdicts = [analyse(driver, wait, image, "image")]
             out.parent.mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(out))
             if card is not None:
-                tab = wait.until(ec.element_to_be_clickable(
-                    (By.XPATH, "//button[@role='tab' and contains(., 'Model card')]")))  # fmt: skip
-                tab.click()
+                open_tab(driver, wait, "Model card")
                 wait.until(lambda d: any("Intended use" in h.text
                                          for h in d.find_elements(By.TAG_NAME, "h2")))  # fmt: skip
-                time.sleep(1)
                 driver.execute_script("window.scrollTo(0, 0)")
                 driver.save_screenshot(str(card))
-            return verdict
+            if video is not None:
+                clip, video_out = video
+                open_tab(driver, wait, "Video")
+                verdicts.append(analyse(driver, wait, clip, "video"))
+                driver.execute_script("window.scrollTo(0, 0)")
+                driver.save_screenshot(str(video_out))
+            return verdicts
         finally:
             driver.quit()
 
@@ -84,8 +106,12 @@ def main() -> None:
     parser.add_argument("image", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--card", type=Path, help="also a PNG of the Model card tab")
+    parser.add_argument(
+        "--video", type=Path, nargs=2, metavar=("CLIP", "OUT"), help="also a clip's answer"
+    )
     args = parser.parse_args()
-    print(screenshot(args.url, args.image, args.out, args.card))
+    video = tuple(args.video) if args.video else None
+    print("\n".join(screenshot(args.url, args.image, args.out, args.card, video)))
     sys.exit(0)
 
 

@@ -103,3 +103,19 @@ def test_the_record_rides_with_the_model(tmp_path: Path) -> None:
     old = config.to_dict()
     del old["abstention"]  # a model stored before "uncertain" existed answers as it did
     assert InferenceConfig.from_dict(old).abstention == Abstention()
+
+
+def test_a_face_too_close_to_call_makes_the_picture_uncertain_not_real() -> None:
+    """Faces' (or tracks') scores and why each was not judged -> the picture's answer."""
+    from tiny_model import tiny_detector  # threshold 0.5
+
+    combine = tiny_detector().combine
+    assert combine([]) == (None, "no_face")
+    assert combine([(0.1, None), (0.2, None)]) == (0.2, "real")
+    assert combine([(0.1, None), (0.9, None)]) == (0.9, "fake")
+    # A fake face outweighs one it could not call; one it could not call outweighs real ones.
+    assert combine([(0.9, None), (0.48, CLOSE)]) == (0.9, "fake")
+    assert combine([(0.06, None), (0.48, CLOSE)]) == (0.48, "uncertain")
+    # A face too small or blurred says nothing either way, unless there is nothing else.
+    assert combine([(0.1, None), (0.95, SMALL)]) == (0.1, "real")
+    assert combine([(0.3, BLUR), (0.7, UNSURE)]) == (0.7, "uncertain")

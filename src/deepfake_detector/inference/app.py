@@ -17,6 +17,7 @@ import pandas as pd
 from deepfake_detector.core.atomic import atomic_path
 from deepfake_detector.inference.gradcam import grad_cams, overlay
 from deepfake_detector.inference.predict import Detector
+from deepfake_detector.learning.abstention import CLOSE
 from deepfake_detector.sources.images import InputError, is_video, read_image
 
 if TYPE_CHECKING:
@@ -73,8 +74,11 @@ def heat_strip(tiles: list[tuple[np.ndarray, str]], size: int = HEAT_TILE) -> np
         strip[28 : 28 + size, i * size : (i + 1) * size] = cv2.resize(
             tile, (size, size), interpolation=cv2.INTER_CUBIC
         )
+        scale = 0.55  # smaller for a caption that would run into the next tile
+        (w, _), _ = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        scale *= min(1.0, (size - 12) / max(w, 1))
         cv2.putText(
-            strip, caption, (i * size + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1
+            strip, caption, (i * size + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1
         )
     ramp = np.linspace(0, 255, width, dtype=np.float32).astype(np.uint8)[None, :]
     colours = cv2.cvtColor(cv2.applyColorMap(ramp, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
@@ -119,8 +123,13 @@ def verdict_markdown(result: dict[str, Any]) -> str:
     if result["verdict"] == "uncertain":
         why = sorted({str(f.get("uncertain")) for f in result["faces"] if f.get("uncertain")})
         why += sorted({str(t["uncertain"]) for t in result.get("tracks", []) if t.get("uncertain")})
+        headline = (
+            "a face scored too close to the threshold to call"
+            if CLOSE in why
+            else "no face here can be judged"
+        )
         return (
-            f"### Verdict: UNCERTAIN — no face here can be judged\n"
+            f"### Verdict: UNCERTAIN — {headline}\n"
             f"{faces} face(s): {'; '.join(why) or 'not judged'}; P(fake) {result['p_fake']:.2f} "
             f"(threshold {result['threshold']:.2f}); model: {by}"
         )

@@ -224,16 +224,34 @@ class Detector:
         """A face's own label: `uncertain` when it cannot be judged (`FaceScore.uncertain`)."""
         return "uncertain" if face.uncertain else self.label(face.p_fake)
 
+    def combine(self, scored: list[tuple[float, str | None]]) -> tuple[float | None, str]:
+        """A picture's or a clip's P(fake) and verdict from its faces' (or tracks') scores and
+        the reasons they were not judged (None: judged).
+
+        Fake when a judged one is. Otherwise uncertain when one scored too close to the
+        threshold (the picture may hold a fake it cannot call), or when none could be judged;
+        real when every one of judgeable quality is judged real. Faces too small, unsure or
+        blurred say nothing either way and are left out of the score, unless there is nothing
+        else; no_face without any."""
+        if not scored:
+            return None, "no_face"
+        judged = [p for p, reason in scored if reason is None]
+        close = [p for p, reason in scored if reason == CLOSE]
+        if judged and max(judged) >= self.threshold:
+            return max(judged), "fake"
+        if close:
+            return max(judged + close), "uncertain"
+        if judged:
+            return max(judged), "real"
+        return max(p for p, _ in scored), "uncertain"
+
     def predict_image(self, rgb: np.ndarray) -> dict[str, Any]:
         """Verdict on one RGB image: fake when any face is fake; no_face without a face."""
         return self.predict_image_scored(self.score_image(rgb))
 
     def predict_image_scored(self, faces: list[FaceScore]) -> dict[str, Any]:
         """The image verdict for faces already scored (so callers can reuse the crops)."""
-        judged = [f.p_fake for f in faces if not f.uncertain]
-        # Fake when a judged face is; uncertain when faces were found but none could be judged.
-        p = max(judged or [f.p_fake for f in faces], default=None)
-        verdict = self.label(p) if judged or not faces else "uncertain"
+        p, verdict = self.combine([(f.p_fake, f.uncertain) for f in faces])
         return {
             "kind": "image",
             "verdict": verdict,
@@ -277,9 +295,13 @@ class Detector:
         position = {index: n for n, index in enumerate(picked)}
         tracks, assignment = link_tracks([(position[i], f.box, f.p_fake) for i, _, f in found])
         labels = self._track_labels(tracks, [f for _, _, f in found], assignment)
-        certain = [t.p_fake for t in tracks if labels[t.track][0] != "uncertain"]
-        p = max(certain) if certain else video_score(tracks)
-        verdict = self.label(p) if certain or not tracks else "uncertain"
+        p, verdict = self.combine([(t.p_fake, labels[t.track][1]) for t in tracks])
+        if (
+            p is not None
+            and verdict == "uncertain"
+            and not any(reason == CLOSE for _, reason, _ in labels.values())
+        ):
+            p = video_score(tracks)  # no track could be judged: the score over all of them
         answer = {
             "kind": "video",
             "verdict": verdict,
