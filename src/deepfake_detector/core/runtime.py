@@ -34,7 +34,10 @@ def prepare_environment(root: Path = Path(".")) -> None:
 
 # Third-party loggers that speak at INFO about their own work (every HTTP request, every poll of
 # the Prefect API): WARNING unless the user asks for more (`deepfake -v`).
-NOISY_LOGGERS = ("httpx", "httpcore", "urllib3", "absl", "tensorflow", "h5py", "matplotlib", "PIL")
+NOISY_LOGGERS = (
+    "httpx", "httpcore", "urllib3", "absl", "tensorflow", "h5py", "matplotlib", "PIL",
+    "mlflow.store",  # "Creating initial MLflow database tables" on a new store
+)  # fmt: skip
 
 # Set by `deepfake -v` / `-q`: overrides the level a command would choose.
 chosen_level: int | None = None

@@ -6,6 +6,7 @@ Keras model's own layers."""
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from deepfake_detector.recipes.training import TrainingRows
 
 log = logging.getLogger(__name__)
+MLP_ITER = 500  # L-BFGS iterations of the MLP head
 
 
 class FeatureCache(dict[tuple[str, str], np.ndarray]):
@@ -140,7 +142,7 @@ def fit_logistic_head(
         )
         val_scores = head_of(model)(_embed(features, val_ds)).numpy()[:, 0]
         row["val_auc"] = float(roc_auc_score(val["y"].to_numpy(int), val_scores))
-    log.info("logistic head: %s", row)
+    log.info("%s head: %s", cfg.head, row)
     return pd.DataFrame([row])
 
 
@@ -157,6 +159,7 @@ def _fit_mlp(
     with the logistic head's L2 strength (sklearn's `alpha` on the mean loss over n rows is
     1 / C on the summed one) and its row weights (classes balanced when there are none),
     folded into `hidden` and `p_fake`. Returns the training rows' scores."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
     from sklearn.utils.class_weight import compute_sample_weight
 
@@ -166,10 +169,19 @@ def _fit_mlp(
         hidden_layer_sizes=(cfg.head_hidden,),
         alpha=1.0 / cfg.head_c,
         solver="lbfgs",
-        max_iter=500,
+        max_iter=MLP_ITER,
         random_state=cfg.seed,
     )
-    clf.fit(standardised, labels, sample_weight=weights * len(labels) / weights.sum())
+    with warnings.catch_warnings(record=True) as caught:  # not a problem: said in one line
+        warnings.simplefilter("always", ConvergenceWarning)
+        clf.fit(standardised, labels, sample_weight=weights * len(labels) / weights.sum())
+    for warning in caught:
+        if issubclass(warning.category, ConvergenceWarning):
+            log.info("mlp head: L-BFGS stopped at %d iterations (validation judges it)", MLP_ITER)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     (w1, w2), (b1, b2) = clf.coefs_, clf.intercepts_
     model.get_layer("hidden").set_weights(
         [(w1 / std[:, None]).astype("float32"), (b1 - (mean / std) @ w1).astype("float32")]

@@ -66,7 +66,8 @@ def make_demo_videos(params: Params, root: Path = Path(".")) -> StageReport:
     faces = detect_faces(photos)
     rows: list[dict[str, str]] = []
     jobs = [(i.name, k) for i in IDENTITIES for k in range(demo.clips_per_identity)]
-    for name, k in tqdm(jobs, desc=STAGE, unit="clip", leave=False):
+    progress = tqdm(total=2 * len(jobs), desc=STAGE, unit="clip", leave=False)  # real + fake
+    for name, k in jobs:
         group = f"{name}_{k:02d}"
         plan = plan_clip(faces[name], demo, clip_seed(demo.seed, name, k))
         source = fake_source(name, k)
@@ -78,6 +79,7 @@ def make_demo_videos(params: Params, root: Path = Path(".")) -> StageReport:
             frames = render_clip(photos[name], faces[name], plan, size, swap)
             report.count("frames_written", write_video(path, frames, demo.fps, size))
             report.count(label)
+            progress.update(1)
             rows.append(
                 {
                     "uri": path.relative_to(out_dir).as_posix(),
@@ -88,6 +90,7 @@ def make_demo_videos(params: Params, root: Path = Path(".")) -> StageReport:
                 }
             )
             log.debug("wrote %s", path)
+    progress.close()
 
     _write_manifest(out_dir / MANIFEST_NAME, rows)
     report.details["identities"] = {i.name: i.description for i in IDENTITIES}
