@@ -22,6 +22,9 @@ QUIET_ENV = {
     "DVC_NO_ANALYTICS": "1",
     # TensorFlow's C++ start-up chatter drowns the stage logs.
     "TF_CPP_MIN_LOG_LEVEL": "2",
+    # Prefect's temporary server (a flow run without a server) gets 20 s to start by default,
+    # which a busy 2-core machine can miss; the flow then fails before it begins.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 
