@@ -23,7 +23,7 @@ from deepfake_detector.core.artifacts import INFERENCE_FILE, MODEL_FILE
 from deepfake_detector.core.model_ref import ModelRef
 from deepfake_detector.inference.tracks import Track, link_tracks, video_score
 from deepfake_detector.inference.video_faces import KEYFRAME_STRIDE, find_video_faces
-from deepfake_detector.learning.abstention import CLOSE, sharpness
+from deepfake_detector.learning.abstention import CLOSE, overall, sharpness
 from deepfake_detector.sources.face_detection import (
     Detection,
     MtcnnDetector,
@@ -224,34 +224,13 @@ class Detector:
         """A face's own label: `uncertain` when it cannot be judged (`FaceScore.uncertain`)."""
         return "uncertain" if face.uncertain else self.label(face.p_fake)
 
-    def combine(self, scored: list[tuple[float, str | None]]) -> tuple[float | None, str]:
-        """A picture's or a clip's P(fake) and verdict from its faces' (or tracks') scores and
-        the reasons they were not judged (None: judged).
-
-        Fake when a judged one is. Otherwise uncertain when one scored too close to the
-        threshold (the picture may hold a fake it cannot call), or when none could be judged;
-        real when every one of judgeable quality is judged real. Faces too small, unsure or
-        blurred say nothing either way and are left out of the score, unless there is nothing
-        else; no_face without any."""
-        if not scored:
-            return None, "no_face"
-        judged = [p for p, reason in scored if reason is None]
-        close = [p for p, reason in scored if reason == CLOSE]
-        if judged and max(judged) >= self.threshold:
-            return max(judged), "fake"
-        if close:
-            return max(judged + close), "uncertain"
-        if judged:
-            return max(judged), "real"
-        return max(p for p, _ in scored), "uncertain"
-
     def predict_image(self, rgb: np.ndarray) -> dict[str, Any]:
         """Verdict on one RGB image: fake when any face is fake; no_face without a face."""
         return self.predict_image_scored(self.score_image(rgb))
 
     def predict_image_scored(self, faces: list[FaceScore]) -> dict[str, Any]:
         """The image verdict for faces already scored (so callers can reuse the crops)."""
-        p, verdict = self.combine([(f.p_fake, f.uncertain) for f in faces])
+        p, verdict = overall([(f.p_fake, f.uncertain) for f in faces], self.threshold)
         return {
             "kind": "image",
             "verdict": verdict,
@@ -295,7 +274,7 @@ class Detector:
         position = {index: n for n, index in enumerate(picked)}
         tracks, assignment = link_tracks([(position[i], f.box, f.p_fake) for i, _, f in found])
         labels = self._track_labels(tracks, [f for _, _, f in found], assignment)
-        p, verdict = self.combine([(t.p_fake, labels[t.track][1]) for t in tracks])
+        p, verdict = overall([(t.p_fake, labels[t.track][1]) for t in tracks], self.threshold)
         if (
             p is not None
             and verdict == "uncertain"

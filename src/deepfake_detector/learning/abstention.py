@@ -86,6 +86,28 @@ class Abstention:
         )
 
 
+def overall(scored: list[tuple[float, str | None]], threshold: float) -> tuple[float | None, str]:
+    """A picture's or a clip's P(fake) and verdict from its faces' (or tracks') scores and the
+    reasons they were not judged (None: judged).
+
+    Fake when a judged one reaches `threshold`. Otherwise uncertain when one scored too close
+    to the threshold (the picture may hold a fake it cannot call), or when none could be judged;
+    real when every one of judgeable quality is judged real. Faces too small, unsure or blurred
+    say nothing either way and are left out of the score, unless there is nothing else;
+    no_face without any."""
+    if not scored:
+        return None, "no_face"
+    judged = [p for p, reason in scored if reason is None]
+    close = [p for p, reason in scored if reason == CLOSE]
+    if judged and max(judged) >= threshold:
+        return max(judged), "fake"
+    if close:
+        return max(judged + close), "uncertain"
+    if judged:
+        return max(judged), "real"
+    return max(p for p, _ in scored), "uncertain"
+
+
 def fit_abstention(
     p: np.ndarray,
     crop_sharpness: np.ndarray,
