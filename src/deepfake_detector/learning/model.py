@@ -51,7 +51,7 @@ def resolve_base_weights(params: TrainParams) -> str | None:
         if keras_cache_file().exists():
             return "imagenet"
         if params.imagenet_file is not None and Path(params.imagenet_file).is_file():
-            log.info("ImageNet weights from the local file %s", params.imagenet_file)
+            log.debug("ImageNet weights from the local file %s", params.imagenet_file)
             return str(params.imagenet_file)
         return (
             "imagenet"  # Keras will try to download; build_model turns a failure into WeightsError

@@ -177,7 +177,7 @@ def _fit_mlp(
         clf.fit(standardised, labels, sample_weight=weights * len(labels) / weights.sum())
     for warning in caught:
         if issubclass(warning.category, ConvergenceWarning):
-            log.info("mlp head: L-BFGS stopped at %d iterations (validation judges it)", MLP_ITER)
+            log.debug("mlp head: L-BFGS stopped at %d iterations (validation judges it)", MLP_ITER)
         else:
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno

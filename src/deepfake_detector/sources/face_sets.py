@@ -126,6 +126,11 @@ def face_set_geometry(face_set: FaceSetParams) -> CropGeometry:
     return CropGeometry("box", face_set.margin)
 
 
+def same_geometry(a: CropGeometry, b: CropGeometry) -> bool:
+    """Whether two crop geometries frame the face alike (shape, and margin to rounding)."""
+    return a.shape == b.shape and abs(a.margin - b.margin) <= 1e-6
+
+
 def face_set_rows(
     face_set: FaceSetParams,
     root: Path,
@@ -138,12 +143,12 @@ def face_set_rows(
     cannot join: missing folder, or crops that frame the face otherwise than the pipeline's
     (`geometry`). With a `recutter`, a `recut` set's crops are cut again (`sources.recut`)."""
     own = face_set_geometry(face_set)
-    if own.shape != geometry.shape or abs(own.margin - geometry.margin) > 1e-6:
+    if not same_geometry(own, geometry):
         report.skip(
             face_set.name,
             f"crops cut as {own}, the pipeline's as {geometry}: "
             "mixing them would teach the crop style instead of the forgery",
-            logging.INFO,  # what params ask for (the demo's own crops), not bad input
+            logging.DEBUG,  # what params ask for (the demo's own crops): one line for all below
         )
         return None
     try:
@@ -172,11 +177,19 @@ def face_sets_table(
 ) -> pd.DataFrame:
     """Every usable set's faces in the faces-table format, with `split` (train, val, test), an
     absolute `path` and `y`; columns the sets lack (landmarks, unless re-cut) are left empty."""
-    parts = []
+    parts, other_geometry = [], []
     for face_set in face_sets:
         rows = face_set_rows(face_set, root, seed, geometry, report, recutter)
         if rows is not None:
             parts.append(rows)
+        elif not same_geometry(face_set_geometry(face_set), geometry):
+            other_geometry.append(face_set.name)
+    if other_geometry:
+        log.info(
+            "%s not joined: crops cut otherwise than the pipeline's %s (the reasons: report.json)",
+            ", ".join(other_geometry),
+            geometry,
+        )
     if not parts:
         return pd.DataFrame(columns=["file", "label", "group", "video_id", "split", "path", "y"])
     return pd.concat(parts, ignore_index=True)
