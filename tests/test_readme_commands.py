@@ -4,7 +4,7 @@ written.
 Each command is run literally in a copy of the trained test project, with the files it names made
 first (`photo.jpg`, `clip.mp4`, `folder/`) and `N` read from the registry. What is changed, and
 only that: servers get a free port of 127.0.0.1 (`--port`, `MLFLOW_PORT`) so parallel tests do not
-collide, and `make` runs the checkout's Makefile with the suite's own environment. Three commands
+collide, and `make` runs the checkout's Makefile with the suite's own environment. Four commands
 are not run here, each for a stated reason, and each is checked to run where it is said to run.
 """
 
@@ -138,7 +138,7 @@ def test_every_readme_command_works_as_written(trained_project: Path, tmp_path: 
     version = champion_version(project)
     venv = BIN.parent
     ran = []
-    for command in [*readme_commands()]:
+    for command in readme_commands():
         if command in RUN_ELSEWHERE:
             continue
         command = command.replace("/N", f"/{version}")

@@ -101,14 +101,14 @@ def serve_app(
     setup_logging(logging.WARNING)
     with _guarded("app", lock=False):
         token = network_token(host, token_file, behind_gateway)
-        limits = serve_of(load_params(params))
+        settings = load_params(params)
+        limits = serve_of(settings)
         check_port_free(host, port)  # before the model loads and Gradio is imported
     from deepfake_detector.inference.app import NO_CARD, build_app, demo_examples
     from deepfake_detector.inference.model_card import card_markdown
 
     with _guarded("app", lock=False):
         detector = _detector(model, config, params, runtime.value)
-        settings = load_params(params)
         card = _card_of_folder(detector.folder, settings) if detector.folder else None
         card_text = NO_CARD if card is None else card_markdown(card, detector.ref)
     images, videos = demo_examples(settings.paths.frames_dir, settings.paths.demo_dir)
