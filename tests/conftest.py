@@ -126,18 +126,18 @@ def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "project")
 
 
-FIRST_LOCK = "first-run-dvc.lock"
-"""Beside a built project: its dvc.lock as the first `dvc repro` left it."""
+FIRST_OUTPUT = "first-run-output.txt"
+"""Beside a built project: what its first `dvc repro` printed."""
 
 
 def build_project(request: pytest.FixtureRequest, dest: Path) -> tuple[Path, str]:
-    """For a fixture of `BUILT`: a small project after a full `dvc repro`, and what it printed;
-    its first lock is kept beside it (`FIRST_LOCK`), before tests that move it on."""
+    """For a fixture of `BUILT`: a small project after a full `dvc repro`, and what it printed
+    (also kept beside it, `FIRST_OUTPUT`)."""
     refuse_a_second_build(request)
     project = make_project(dest)
     result = run(["dvc", "repro"], project)
     output = result.stdout + result.stderr  # DVC's lines, then the stages' logs
-    shutil.copy(project / "dvc.lock", project.parent / FIRST_LOCK)
+    (project.parent / FIRST_OUTPUT).write_text(output)
     return project, output
 
 
@@ -160,18 +160,18 @@ def reliability() -> Recorder:
     return _RECORDER
 
 
-BUILT = ("trained_project", "repro")
-"""Session and module fixtures that run the whole pipeline: built once each, on one worker."""
+BUILT = ("trained_project",)
+"""The session fixture that runs the whole pipeline: built once, on one worker (fixtures that
+work on a copy of it, like `repro` in test_pipeline_dvc, request it and so join it)."""
 GROUP = "built_projects"
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test`), the tests of the built projects (`BUILT`) share a worker,
-    so each is built once and tests that compare two builds need no third; the other worker
-    takes the rest. The whole-pipeline and load tests run untraced by coverage (`no_cover`):
-    tracing their in-process Prefect, TensorFlow and HTTP clients made the suite about 40%
-    slower; the coverage figure is that of the other tests."""
+    """Under pytest-xdist (`make test`), the tests of the built project (`BUILT`) share a worker,
+    so it is built once; the other worker takes the rest. The whole-pipeline and load tests run
+    untraced by coverage (`no_cover`): tracing their in-process Prefect, TensorFlow and HTTP
+    clients made the suite about 40% slower; the coverage figure is that of the other tests."""
     for item in items:
         if any(fixture in getattr(item, "fixturenames", ()) for fixture in BUILT):
             item.add_marker(pytest.mark.xdist_group(GROUP))

@@ -48,6 +48,29 @@ def lite_mtcnn(tmp_path_factory: pytest.TempPathFactory) -> LiteMtcnn:
     return LiteMtcnn(folder)
 
 
+def test_mtcnn_networks_are_converted_once_then_read_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deepfake_detector.inference import lite_export
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = lite_export.cached_mtcnn_flatbuffers()
+    folder = lite_export.mtcnn_cache_dir()
+    assert folder.parent.parent == tmp_path / "cache"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(NETWORKS.values())
+
+    def converted_again() -> dict[str, bytes]:
+        raise AssertionError("converted again although the cache holds the networks")
+
+    monkeypatch.setattr(lite_export, "mtcnn_flatbuffers", converted_again)
+    assert lite_export.cached_mtcnn_flatbuffers() == first
+    # A cache folder that cannot be made: converted (here: the first bytes) and used all the same.
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    monkeypatch.setattr(lite_export, "mtcnn_flatbuffers", lambda: first)
+    assert lite_export.cached_mtcnn_flatbuffers() == first
+
+
 @pytest.mark.shared_data
 def test_lite_mtcnn_finds_the_same_faces_as_tensorflow_on_dfd_frames(
     lite_mtcnn: LiteMtcnn,

@@ -180,7 +180,7 @@ def test_leave_one_actor_out_from_the_cli_writes_a_report_and_mlflow_runs(
 
 
 @pytest.mark.slow
-def test_both_studies_run_from_dvc_exp_run(faces_subset: Path, tmp_path: Path) -> None:
+def test_a_study_runs_from_dvc_exp_run(faces_subset: Path, tmp_path: Path) -> None:
     demo_only = {
         "cross_dataset": {
             "name": "cross_dataset",
@@ -228,22 +228,9 @@ def test_both_studies_run_from_dvc_exp_run(faces_subset: Path, tmp_path: Path) -
         project,
     ).stdout
     assert stages_run(again) == []
-    loao = run(
-        [
-            "dvc",
-            "exp",
-            "run",
-            "studies/dvc.yaml:leave_one_group_out",
-            "-S",
-            "evaluate.tta_flip=true",
-        ],
-        project,
-    ).stdout
-    assert stages_run(loao) == ["studies/dvc.yaml:leave_one_group_out"]
+    # The study's metrics are DVC's (the leave-one-actor-out study's mechanics: the CLI test).
     metrics = run(["dvc", "metrics", "show", "--json"], project).stdout
     assert "mean_video_auc" in metrics and "pooled_frame_auc" in metrics
-    folds = pd.read_csv(project / "studies/reports/leave_one_actor_out/folds.csv")
-    assert len(folds) == 4
 
 
 @pytest.mark.slow

@@ -3,15 +3,22 @@
 Runs where TensorFlow is (registration, `deepfake export`); `lite_runtime` reads the files
 without it. The classifier graph holds the bilinear resize of the crops and, when the model
 averages a face with its mirror image, the flip too: the runtime feeds crops and reads P(fake).
+MTCNN's networks are the same for every model: converted once per `mtcnn` and TensorFlow
+version and kept in the user's cache folder (`$XDG_CACHE_HOME`, else `~/.cache`), they are
+copied from there after.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from deepfake_detector.core.atomic import atomic_dir
 from deepfake_detector.inference.lite_runtime import CLASSIFIER, NETWORKS
+
+log = logging.getLogger(__name__)
 
 
 def _flatbuffer(model: Any) -> bytes:
@@ -38,6 +45,33 @@ def classifier_flatbuffer(model: Any, image_size: int, tta_flip: bool) -> bytes:
     return _flatbuffer(keras.Model(crops, p))
 
 
+def mtcnn_cache_dir() -> Path:
+    """Where MTCNN's converted networks are kept: one folder per `mtcnn` and TensorFlow version."""
+    from importlib.metadata import version
+
+    import tensorflow as tf
+
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "deepfake-detector" / f"mtcnn-{version('mtcnn')}-tf-{tf.__version__}"
+
+
+def cached_mtcnn_flatbuffers() -> dict[str, bytes]:
+    """`mtcnn_flatbuffers`, from the cache folder when it holds them (else converted and, where
+    the folder can be written, kept there)."""
+    folder = mtcnn_cache_dir()
+    files = {key: folder / name for key, name in NETWORKS.items()}
+    if all(path.is_file() for path in files.values()):
+        return {key: path.read_bytes() for key, path in files.items()}
+    out = mtcnn_flatbuffers()
+    try:
+        with atomic_dir(folder) as tmp:
+            for key, data in out.items():
+                (tmp / NETWORKS[key]).write_bytes(data)
+    except OSError as exc:  # a read-only home: convert every time
+        log.debug("MTCNN's LiteRT files not cached in %s: %s", folder, exc)
+    return out
+
+
 def mtcnn_flatbuffers() -> dict[str, bytes]:
     """PNet (any image size), RNet (24 px patches) and ONet (48 px) of the `mtcnn` package."""
     import keras
@@ -56,6 +90,6 @@ def write_lite_files(model: Any, image_size: int, tta_flip: bool, folder: Path) 
     """Write the four .tflite files into `folder` (whole or not at all); return it."""
     with atomic_dir(folder) as tmp:
         (tmp / CLASSIFIER).write_bytes(classifier_flatbuffer(model, image_size, tta_flip))
-        for key, data in mtcnn_flatbuffers().items():
+        for key, data in cached_mtcnn_flatbuffers().items():
             (tmp / NETWORKS[key]).write_bytes(data)
     return folder
