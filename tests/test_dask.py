@@ -70,7 +70,8 @@ def test_dask_workers_give_the_local_results_and_load_the_detector_once_each(
 
     from flows.pipeline import deepfake_pipeline
 
-    project = make_project(tmp_path / "project")
+    small = {"demo": {"clips_per_identity": 1, "frames_per_clip": 12, "fps": 6.0}}
+    project = make_project(tmp_path / "project", small)  # six clips: three to each worker
     run(["dvc", "repro", "crop_faces"], project)
     reference = _files(project)
     for folder in OUTPUTS:
