@@ -222,7 +222,7 @@ def test_leave_one_dataset_out_from_the_cli(tmp_path: Path) -> None:
             "split": {"extra_faces": extra},
             "studies": {"leave_one_dataset_out": study},
             "train": {"image_size": 48, "epochs": 0, "base_weights": "none"}
-            | {"augmented_views": 0},
+            | {"augmented_views": 0, "head_hidden": 8},
             "evaluate": {"bootstrap": 20, "batch_size": 64, "tta_flip": False},
         },
     )
@@ -249,3 +249,14 @@ def test_a_group_kind_with_of_takes_the_plural_on_its_head() -> None:
     assert _plural("block of videos", 2) == "blocks of videos"
     assert _plural("block of videos", 1) == "block of videos"
     assert _plural("person", 3) == "people" and _plural("source video", 2) == "source videos"
+
+
+def test_the_results_table_names_each_face_set_drawn_down_to_a_limit() -> None:
+    from deepfake_detector.studies.results import _limits
+
+    study = "[{'name': 'dfd', 'face_set': None}, {'name': 'dfdc', 'face_set': {'name': "
+    study += "'dfdc_faces', 'limit': 0, 'recut': True}}]"
+    extra = "[{'name': 'dfdc_faces', 'limit': 2000}, {'name': 'utkface', 'limit': 1000}]"
+    assert _limits(study, extra) == "utkface 1000"  # the study's own DFDC set: all of it
+    assert _limits("", extra) == "dfdc_faces 2000, utkface 1000"
+    assert _limits("", "[{'name': 'ffpp_faces', 'limit': 0}]") == "none"

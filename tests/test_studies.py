@@ -80,10 +80,10 @@ def test_leaks_and_impossible_studies_are_refused() -> None:
 # --- the commands, on the real DFD face crops (small, untrained-weights model) ---------------
 
 TINY = {
-    # The repository's recipe (the MLP head alone, no fine-tuning) at 48 px: the main
-    # pipeline's tests fine-tune; these test the studies' mechanics.
+    # The repository's recipe (the MLP head alone, no fine-tuning) at 48 px with 8 hidden
+    # units: these test the studies' mechanics.
     "train": {"image_size": 48, "batch_size": 32, "head_epochs": 1, "epochs": 0}
-    | {"fine_tune_layers": 5, "base_weights": "none", "patience": 1},
+    | {"fine_tune_layers": 5, "base_weights": "none", "patience": 1, "head_hidden": 8},
     "evaluate": {"bootstrap": 40, "batch_size": 64},
 }
 

@@ -168,7 +168,7 @@ class SplitParams(Section):
     # Face sets of other people added to the train side (and, by `val_share` and `test_share`,
     # to validation and test).
     extra_faces: tuple[FaceSetParams, ...] = (
-        FaceSetParams(**DFDC_FACES, limit=2000, val_share=0.1, test_share=0.2),
+        FaceSetParams(**DFDC_FACES, val_share=0.1, test_share=0.2),
         FaceSetParams(**FFPP_FACES, val_share=0.1, test_share=0.2),
         FaceSetParams(
             name="utkface",

@@ -91,7 +91,7 @@ class LeaveOneDatasetOutParams(Section):
     name: str = "leave_one_dataset_out"
     datasets: tuple[StudySource, ...] = (
         StudySource(name="dfd", faces=Path("data/face_images/faces.csv")),
-        StudySource(name="dfdc", face_set=FaceSetParams(**DFDC_FACES, limit=2000)),
+        StudySource(name="dfdc", face_set=FaceSetParams(**DFDC_FACES)),
         StudySource(name="ffpp", face_set=FaceSetParams(**FFPP_FACES)),
     )
     # Share of each training dataset's groups that validates (calibration, threshold, choice of
@@ -102,11 +102,7 @@ class LeaveOneDatasetOutParams(Section):
     # and that method's fakes test; the method's fakes leave training and validation.
     methods_of: str = "ffpp"
     method_test_share: float = Field(0.3, gt=0, lt=1)  # its groups that test a held-out method
-    candidates: tuple[Candidate, ...] = (
-        Candidate(name="default"),
-        Candidate(name="size288", overrides=("train.image_size=288",)),
-        Candidate(name="self_blends_only", overrides=("train.synthetic_fakes=sbi",)),
-    )
+    candidates: tuple[Candidate, ...] = (Candidate(name="default"),)
 
 
 class FaceGeometryParams(Section):

@@ -69,6 +69,8 @@ def results_table(runs: pd.DataFrame) -> pd.DataFrame:
             "extra faces": ", ".join(sorted(set(_names(extra)))) or "none",
             # Sets whose crops were cut again as MTCNN's box (`sources.recut`); none before.
             "re-cut": ", ".join(sorted(set(_recut(extra)))) or "none",
+            # Sets drawn down to a number of faces (a study's own datasets first); others whole.
+            "face limits": _limits(run.get(f"params.{study}.datasets", "") or "", extra),
             "candidates": ", ".join(_names(run.get(f"params.{study}.candidates", "") or "")),
             "val": _validation(run, study),
             "pooled frame AUC [95% CI]": (
@@ -93,6 +95,17 @@ def _names(logged: str) -> list[str]:
     import re
 
     return re.findall(r"'name': '([^']+)'", logged)
+
+
+def _limits(*logged: str) -> str:
+    """'utkface 1000, ...': each logged face set drawn down to `limit` faces, first one named."""
+    import re
+
+    limits: dict[str, int] = {}
+    for text in logged:
+        for name, limit in re.findall(r"'name': '([^']+)'[^{}]*?'limit': (\d+)", text):
+            limits.setdefault(name, int(limit))
+    return ", ".join(f"{n} {v}" for n, v in sorted(limits.items()) if v) or "none"
 
 
 def _recut(logged: str) -> list[str]:
