@@ -114,3 +114,25 @@ def test_training_crops_and_prediction_crops_share_one_cut(shape: str) -> None:
     else:  # a square on the longer side
         assert x1 - x0 == y1 - y0 == 144
     assert crop_face(image, box, 0.1, 64, shape).shape == (64, 64, 3)
+
+
+def test_many_skips_show_ten_lines_and_a_count_and_the_report_keeps_them_all(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from deepfake_detector.core.reports import SKIPS_SHOWN
+
+    report = StageReport("split_dataset")
+    with caplog.at_level(logging.INFO, logger="deepfake_detector.core.reports"):
+        for i in range(SKIPS_SHOWN + 290):
+            report.skip(f"crop_{i}.jpg", "MTCNN finds no face in the crop")
+        report.skip("videos.csv", "a skip the settings intend", level=logging.INFO)
+        report.finish(tmp_path)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == SKIPS_SHOWN + 1
+    assert warnings[0] == "split_dataset: skipped crop_0.jpg: MTCNN finds no face in the crop"
+    assert warnings[-1].startswith("split_dataset: 290 more skipped (each with its reason in")
+    assert any("a skip the settings intend" in r.getMessage() for r in caplog.records)
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert len(written["skipped"]) == SKIPS_SHOWN + 291 == written["counts"]["skipped"]

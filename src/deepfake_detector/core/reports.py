@@ -23,6 +23,7 @@ from deepfake_detector.core.artifacts import REPORT_NAME, RUN_LOG_SUFFIX
 from deepfake_detector.core.atomic import write_json
 
 log = logging.getLogger(__name__)
+SKIPS_SHOWN = 10  # skips of one level a report logs one by one; the rest are counted in a line
 
 
 def run_log_path(out_dir: Path) -> Path:
@@ -59,6 +60,8 @@ class StageReport:
     run: dict[str, Any] = field(default_factory=dict)
     _started: float = field(default_factory=time.perf_counter, repr=False)
     _started_at: datetime = field(default_factory=lambda: datetime.now(UTC), repr=False)
+    _logged: Counter[int] = field(default_factory=Counter, repr=False)  # level -> skips logged
+    _unshown: Counter[int] = field(default_factory=Counter, repr=False)  # level -> the rest
 
     def count(self, name: str, n: int = 1) -> None:
         """Add `n` to the counter `name`."""
@@ -66,8 +69,14 @@ class StageReport:
 
     def skip(self, item: str, reason: str, level: int = logging.WARNING) -> None:
         """Record a skipped item; it is logged and counted, never silently dropped. `level`:
-        INFO for a skip the settings intend (not bad input)."""
-        log.log(level, "%s: skipped %s: %s", self.stage, item, reason)
+        INFO for a skip the settings intend (not bad input). Past `SKIPS_SHOWN` of one level the
+        lines go to DEBUG, and `finish` says how many more there were (all are in report.json)."""
+        if self._logged[level] < SKIPS_SHOWN:
+            log.log(level, "%s: skipped %s: %s", self.stage, item, reason)
+            self._logged[level] += 1
+        else:
+            log.debug("%s: skipped %s: %s", self.stage, item, reason)
+            self._unshown[level] += 1
         self.skipped.append(Skip(item, reason))
         self.counts["skipped"] += 1
 
@@ -97,6 +106,9 @@ class StageReport:
         if out_dir is not None:
             write_json(out_dir / REPORT_NAME, self.content())
             write_json(run_log_path(out_dir), {"stage": self.stage, **self.run})
+        for level, n in sorted(self._unshown.items()):
+            where = f"{out_dir / REPORT_NAME}" if out_dir is not None else "the stage's report"
+            log.log(level, "%s: %d more skipped (each with its reason in %s)", self.stage, n, where)
         log.info("%s: %s in %.1fs", self.stage, dict(self.counts), self.seconds)
         return self
 
