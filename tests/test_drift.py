@@ -216,3 +216,21 @@ def run_logs(flow_run_id: object, waiting_for: str) -> str:
             text = "\n".join(log.message for log in logs)
             time.sleep(0.5)
     return text
+
+
+def test_the_ks_test_is_scipys_statistic_and_nearly_its_p_value() -> None:
+    """The serving install has no SciPy; the dev set has it (scikit-learn's), to check against."""
+    stats = pytest.importorskip("scipy.stats")
+    from deepfake_detector.learning.drift import ks_test
+
+    rng = np.random.default_rng(0)
+    for n in (30, 100, 500):
+        for shift in (0.0, 0.25, 0.5, 1.0):
+            seen, ref = rng.normal(shift, 1, n), rng.normal(0, 1, 500)
+            statistic, p_value = ks_test(seen, ref)
+            theirs = stats.ks_2samp(seen, ref)
+            assert statistic == pytest.approx(theirs.statistic, abs=1e-12)
+            if theirs.pvalue < 0.5:
+                assert p_value == pytest.approx(theirs.pvalue, rel=0.15, abs=1e-6)
+            else:
+                assert p_value == pytest.approx(theirs.pvalue, abs=0.1)

@@ -60,8 +60,10 @@ def cached_mtcnn_flatbuffers() -> dict[str, bytes]:
     the folder can be written, kept there)."""
     folder = mtcnn_cache_dir()
     files = {key: folder / name for key, name in NETWORKS.items()}
-    if all(path.is_file() for path in files.values()):
+    try:
         return {key: path.read_bytes() for key, path in files.items()}
+    except OSError:  # not cached yet (or swapped in by another process as it was read)
+        pass
     out = mtcnn_flatbuffers()
     try:
         with atomic_dir(folder) as tmp:
