@@ -13,8 +13,8 @@ distributions), so that a large window does not flag a shift too small to matter
 New forgery tools, other cameras and other compression show first as shifts in these measures;
 a drifting P(fake) alone may also mean that more fakes are being sent. Either way the model's
 validated numbers no longer describe what it meets, and a retrain on the new inputs is due.
-Everything here is NumPy: the verdict path needs no training stack (SciPy alone would add
-143 MiB to the serving install; `ks_test` is its `ks_2samp` with the asymptotic p-value).
+Everything here is NumPy: the verdict path needs no training stack (nor SciPy, whose size
+the serving install is spared; `ks_test` stands in for its `ks_2samp`).
 """
 
 from __future__ import annotations

@@ -135,22 +135,12 @@ def face_set_rows(
     face_set: FaceSetParams,
     root: Path,
     seed: int,
-    geometry: CropGeometry,
     report: StageReport,
     recutter: Recutter | None = None,
 ) -> pd.DataFrame | None:
-    """A set's sampled faces with their `split`, or None (skipped, with the reason) when it
-    cannot join: missing folder, or crops that frame the face otherwise than the pipeline's
-    (`geometry`). With a `recutter`, a `recut` set's crops are cut again (`sources.recut`)."""
-    own = face_set_geometry(face_set)
-    if not same_geometry(own, geometry):
-        report.skip(
-            face_set.name,
-            f"crops cut as {own}, the pipeline's as {geometry}: "
-            "mixing them would teach the crop style instead of the forgery",
-            logging.DEBUG,  # what params ask for (the demo's own crops): one line for all below
-        )
-        return None
+    """A set's sampled faces with their `split`, or None (skipped, with the reason) when its
+    folder cannot be read. With a `recutter`, a `recut` set's crops are cut again
+    (`sources.recut`)."""
     try:
         table = read_face_set(face_set, root)
     except FaceSetError as exc:
@@ -179,11 +169,19 @@ def face_sets_table(
     absolute `path` and `y`; columns the sets lack (landmarks, unless re-cut) are left empty."""
     parts, other_geometry = [], []
     for face_set in face_sets:
-        rows = face_set_rows(face_set, root, seed, geometry, report, recutter)
+        own = face_set_geometry(face_set)
+        if not same_geometry(own, geometry):  # crops that frame the face otherwise: not joined
+            report.skip(
+                face_set.name,
+                f"crops cut as {own}, the pipeline's as {geometry}: "
+                "mixing them would teach the crop style instead of the forgery",
+                logging.DEBUG,  # what params ask for (the demo's own crops): one line for all below
+            )
+            other_geometry.append(face_set.name)
+            continue
+        rows = face_set_rows(face_set, root, seed, report, recutter)
         if rows is not None:
             parts.append(rows)
-        elif not same_geometry(face_set_geometry(face_set), geometry):
-            other_geometry.append(face_set.name)
     if other_geometry:
         log.info(
             "%s not joined: crops cut otherwise than the pipeline's %s (the reasons: report.json)",
