@@ -31,6 +31,22 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "model.keras"
 
 
+@pytest.fixture(scope="module")
+def tiny_lite_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same, with its LiteRT files beside it, as a registered model has them: each process
+    that loads it starts in a moment (no TensorFlow)."""
+    from deepfake_detector.inference.lite_export import write_lite_files
+    from deepfake_detector.inference.lite_runtime import LITE_DIR
+
+    folder = tmp_path_factory.mktemp("lite-model")
+    model = build_tiny_model()
+    model.save(folder / "model.keras")
+    config = tiny_config()
+    (folder / "inference.json").write_text(json.dumps(config.to_dict()))
+    write_lite_files(model, config.image_size, config.tta_flip, folder / LITE_DIR)
+    return folder / "model.keras"
+
+
 def faces_folder(folder: Path, n: int) -> list[Path]:
     """`n` pictures of one face in three sub-folders, each a little brighter than the last."""
     face = cv2.resize(one_face(), (240, 300)).astype(int)
@@ -95,6 +111,19 @@ def test_a_batch_killed_mid_way_resumes_and_answers_every_input_exactly_once(
     assert [a["path"] for a in answers(out)].count(str(files[0])) == 2
 
 
+def test_a_large_batch_on_the_light_runtime_gets_a_worker_per_core_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from deepfake_detector.inference import fanout
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    assert fanout.auto_workers(fanout.AUTO_MIN_INPUTS, "litert") == 2
+    assert fanout.auto_workers(fanout.AUTO_MIN_INPUTS - 1, "litert") == 1  # start-up not repaid
+    assert fanout.auto_workers(1000, "tensorflow") == 1  # a TensorFlow process each: memory
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(64)), raising=False)
+    assert fanout.auto_workers(1000, "litert") == fanout.AUTO_MAX_WORKERS
+
+
 def test_a_line_cut_off_by_a_kill_is_dropped_and_its_input_answered_again(tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
     whole = json.dumps({"path": "a.jpg", "verdict": "real", "sha256": "aa"})
@@ -154,12 +183,12 @@ def _verdicts(tiny_model: Path, folder: Path, cwd: Path, *extra: str) -> dict[st
 
 @pytest.mark.slow  # starts a local Dask cluster and two worker processes
 def test_worker_processes_and_a_dask_cluster_give_the_same_answers_in_the_same_order(
-    tiny_model: Path, tmp_path: Path
+    tiny_lite_model: Path, tmp_path: Path
 ) -> None:
     pytest.importorskip("distributed", reason="Dask is not installed: the [cluster] extra")
     files = faces_folder(tmp_path / "inputs", 6)
-    alone = _verdicts(tiny_model, tmp_path / "inputs", tmp_path)
+    alone = _verdicts(tiny_lite_model, tmp_path / "inputs", tmp_path)
     assert list(alone) == [str(f) for f in sorted(files)]
-    assert _verdicts(tiny_model, tmp_path / "inputs", tmp_path, "--workers", "2") == alone
-    on_dask = _verdicts(tiny_model, tmp_path / "inputs", tmp_path, "--dask", "local")
+    assert _verdicts(tiny_lite_model, tmp_path / "inputs", tmp_path, "--workers", "2") == alone
+    on_dask = _verdicts(tiny_lite_model, tmp_path / "inputs", tmp_path, "--dask", "local")
     assert on_dask == alone and list(on_dask) == list(alone)

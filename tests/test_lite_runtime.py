@@ -94,6 +94,26 @@ def test_lite_mtcnn_finds_the_same_faces_as_tensorflow_on_dfd_frames(
     assert compared >= len(files)  # every DFD frame has its face
 
 
+def test_each_input_shape_is_sized_once_and_the_last_ones_are_kept(
+    lite_mtcnn: LiteMtcnn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pnet = lite_mtcnn.pnet
+    monkeypatch.setattr(pnet, "SHAPES_KEPT", 2)
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.uniform(-1, 1, (1, h, 40, 3)).astype(np.float32) for h in (24, 32, 48))
+    first = pnet(a)
+    sized = pnet._sized[a.shape][0]
+    pnet(b)
+    again = pnet(a)  # the interpreter sized for `a` answers again, the same
+    assert pnet._sized[a.shape][0] is sized
+    for name in first:
+        np.testing.assert_array_equal(again[name], first[name])
+    pnet(c)  # a third shape: the least recently used (b's) goes
+    assert list(pnet._sized) == [a.shape, c.shape]
+    pnet(b)  # sized again; now `a`'s goes
+    assert list(pnet._sized) == [c.shape, b.shape]
+
+
 def test_crop_and_resize_samples_like_tensorflow() -> None:
     import tensorflow as tf
 

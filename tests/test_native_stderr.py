@@ -36,3 +36,52 @@ def test_native_info_lines_are_dropped_and_the_rest_passes_in_order() -> None:
         "2026-12-02 14:00:00,000 INFO deepfake_detector: a log line\n"
         "error: the last line, written at exit\n"
     )
+
+
+CHILD_HOLDS_STDERR = textwrap.dedent(
+    """
+    import atexit, os, subprocess, sys, threading
+    from deepfake_detector.core.native_stderr import drop_native_info
+    drop_native_info()
+    # A child that outlives the command with the filtered stderr open (as multiprocessing's
+    # resource tracker or a Dask worker can).
+    child = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n")
+    os.write(2, b"a line before the end\\n")
+    atexit._run_exitfuncs()  # the filter's end: it must not wait for the child's copy to close
+    alive = [t.name for t in threading.enumerate() if t.name == "stderr"]
+    child.kill()
+    print(alive)
+    """
+)
+
+
+def test_the_filter_ends_at_exit_although_a_child_holds_stderr_open() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD_HOLDS_STDERR], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"  # the filter's thread stopped at the end mark
+    assert result.stderr == "a line before the end\n"
+
+
+def test_an_end_mark_split_across_reads_is_never_shown() -> None:
+    import os
+    import threading
+    import time
+
+    from deepfake_detector.core.native_stderr import END_MARK, _pump
+
+    source_read, source_write = os.pipe()
+    shown_read, shown_write = os.pipe()
+    pump = threading.Thread(target=_pump, args=(source_read, shown_write))
+    pump.start()
+    os.write(source_write, b"kept\n" + END_MARK[:7])
+    time.sleep(0.2)  # the pump reads the first half on its own
+    os.write(source_write, END_MARK[7:] + b"after the end\n")
+    pump.join(timeout=10)
+    assert not pump.is_alive()
+    os.close(shown_write)
+    os.close(source_write)
+    with os.fdopen(shown_read, "rb") as shown:
+        assert shown.read() == b"kept\n"

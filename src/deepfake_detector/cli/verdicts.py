@@ -19,6 +19,7 @@ from deepfake_detector.core.runtime import (
     prepare_environment,
     setup_logging,
 )
+from deepfake_detector.inference import fanout as fanout_defaults
 
 if TYPE_CHECKING:
     from deepfake_detector.core.config import Params
@@ -143,8 +144,14 @@ def predict(
         ),
     ] = None,
     workers: Annotated[
-        int, typer.Option(min=1, help="Worker processes, each loading the model once.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes, each loading the model once (default: one per core, at "
+            f"most {fanout_defaults.AUTO_MAX_WORKERS}, for {fanout_defaults.AUTO_MIN_INPUTS} "
+            "inputs or more on the light runtime; else 1).",
+        ),
+    ] = None,
     dask: Annotated[
         str | None,
         typer.Option(
@@ -185,8 +192,8 @@ def predict(
 
     if dask:
         stream = fanout.on_dask(spec, pending(), frames, dask)
-    elif workers > 1:
-        stream = fanout.on_processes(spec, pending(), frames, workers)
+    elif (processes := workers or fanout.auto_workers(total, detector.runtime)) > 1:
+        stream = fanout.on_processes(spec, pending(), frames, processes)
     else:
         stream = ((p, detector.predict_path(p, frames)) for p in pending())
     with _guarded("predict", lock=False):  # a cluster that does not answer: one error line

@@ -8,6 +8,11 @@ puts a filter on descriptor 2: those INFO lines and that notice are dropped, eve
 written to stderr (Python's logs, warnings, tracebacks, progress bars) passes through unchanged.
 Partial lines (a progress bar's carriage returns) pass at once unless they could still become one
 of the dropped lines.
+
+Child processes (worker processes, a local Dask cluster, multiprocessing's resource tracker)
+inherit the filtered descriptor and may keep it open past the command's end. At exit the filter
+therefore does not wait for the pipe to close: it sends an end mark through it, after everything
+the command wrote, and stops when the mark arrives.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ ABSL_NOTICE = (
 )
 # LiteRT's own start-up line, printed once when its interpreter first runs.
 LITERT_DELEGATE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+END_MARK = b"\x00deepfake-detector: end of stderr\x00\n"  # a line no program writes
 _installed = False
 
 
@@ -53,7 +59,6 @@ def drop_native_info() -> None:
         real = os.dup(2)
         read_end, write_end = os.pipe()
         os.dup2(write_end, 2)
-        os.close(write_end)
     except OSError:
         return
     _installed = True
@@ -63,7 +68,10 @@ def drop_native_info() -> None:
     def restore() -> None:
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
-        os.dup2(real, 2)  # closes the pipe's last writer: the pump reads to the end and stops
+        os.dup2(real, 2)
+        with contextlib.suppress(OSError):
+            os.write(write_end, END_MARK)  # after all this process wrote: the pump stops there
+            os.close(write_end)
         pump.join(timeout=5)
 
     atexit.register(restore)
@@ -75,14 +83,27 @@ def _pump(read_end: int, real: int) -> None:
     try:
         while chunk := os.read(read_end, 65536):
             pending += chunk
+            ended = END_MARK in pending
+            if ended:
+                pending = pending[: pending.index(END_MARK)]
             *lines, pending = re.split(rb"(?<=[\r\n])", pending)
             kept = b"".join(line for line in lines if not dropped(line))
-            if pending and not _may_become_dropped(pending):
-                kept, pending = kept + pending, b""
+            if pending and (ended or not _held_back(pending)):
+                kept += b"" if ended and dropped(pending) else pending
+                pending = b""
             if kept:
                 os.write(out, kept)
+            if ended:
+                return
         if pending and not dropped(pending):
             os.write(out, pending)
     finally:
         os.close(read_end)
         os.close(out)
+
+
+def _held_back(partial: bytes) -> bool:
+    """Whether an unfinished line waits for more: it could still become a dropped line, or it
+    ends with the start of the end mark."""
+    tail = any(partial.endswith(END_MARK[:k]) for k in range(1, len(END_MARK)))
+    return tail or _may_become_dropped(partial)

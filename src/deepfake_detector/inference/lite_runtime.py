@@ -9,6 +9,7 @@ three networks (image pyramid, box regression, non-maximum suppression, landmark
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -37,35 +38,50 @@ def has_lite_files(folder: Path) -> bool:
 class LiteNetwork:
     """One .tflite graph: a NumPy array in, its outputs out, named by their last dimension.
 
-    The graphs have one input whose batch (and, for PNet, height and width) may vary; the
-    interpreter is resized only when the input's shape changes. An interpreter runs one call at
-    a time (its tensors are shared state): calls from several threads (the app, REST) take turns.
+    The graphs have one input whose batch (and, for PNet, height and width) may vary. Sizing an
+    interpreter's tensors for a new input shape costs about as much as running PNet on it, and
+    MTCNN's pyramid asks for the same dozen shapes on every frame of a size: so each input shape
+    gets an interpreter of its own, sized once, the `SHAPES_KEPT` last used kept. An interpreter
+    runs one call at a time (its tensors are shared state): calls from several threads (the app,
+    REST) take turns.
     """
 
+    SHAPES_KEPT = 24  # about two frame sizes' pyramids; each holds its own activations
+
     def __init__(self, path: Path, names: dict[int, str], threads: int | None = None) -> None:
+        self.path, self._names, self._threads = path, names, threads
+        self._sized: OrderedDict[tuple[int, ...], tuple[Any, int, dict[str, int]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._interpreter(None)  # a file that does not load fails here, not on the first face
+
+    def _interpreter(self, shape: tuple[int, ...] | None) -> tuple[Any, int, dict[str, int]]:
+        """The interpreter sized for `shape` (None: as the file declares), made when first asked."""
+        found = self._sized.get(shape) if shape is not None else None
+        if found is not None:
+            self._sized.move_to_end(shape)
+            return found
         from ai_edge_litert.interpreter import Interpreter
 
-        self.path = path
-        self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._outputs = {
-            names[int(d["shape_signature"][-1])]: d["index"]
-            for d in self._interpreter.get_output_details()
+        it = Interpreter(model_path=str(self.path), num_threads=self._threads)
+        index = it.get_input_details()[0]["index"]
+        outputs = {
+            self._names[int(d["shape_signature"][-1])]: d["index"] for d in it.get_output_details()
         }
-        self._shape: tuple[int, ...] | None = None
-        self._lock = threading.Lock()
+        if shape is not None:
+            it.resize_tensor_input(index, shape, strict=False)
+            it.allocate_tensors()
+            self._sized[shape] = (it, index, outputs)
+            while len(self._sized) > self.SHAPES_KEPT:
+                self._sized.popitem(last=False)
+        return it, index, outputs
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Run the graph on one input array; the outputs are copies, safe to keep."""
-        it = self._interpreter
         with self._lock:
-            if x.shape != self._shape:
-                it.resize_tensor_input(self._input, x.shape, strict=False)
-                it.allocate_tensors()
-                self._shape = x.shape
-            it.set_tensor(self._input, np.ascontiguousarray(x, dtype=np.float32))
+            it, index, outputs = self._interpreter(tuple(x.shape))
+            it.set_tensor(index, np.ascontiguousarray(x, dtype=np.float32))
             it.invoke()
-            return {name: it.get_tensor(index) for name, index in self._outputs.items()}
+            return {name: it.get_tensor(at) for name, at in outputs.items()}
 
 
 class LiteClassifier:
