@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+POLL_S = 0.5  # between checks of a server that is starting or a state that is settling
 
 
 def free_port() -> int:
@@ -56,5 +57,5 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
                 return value
         except requests.RequestException:
             pass
-        time.sleep(1)
+        time.sleep(POLL_S)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")

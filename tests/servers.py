@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 from conftest import BIN, run_env
-from processes import free_port, start, stop
+from processes import POLL_S, free_port, start, stop
 
 CHAMPION = "models:/deepfake-detector@champion"
 
@@ -26,7 +26,7 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> No
                 return
         except requests.RequestException:
             pass
-        time.sleep(1)
+        time.sleep(POLL_S)
     raise AssertionError(f"{url} did not answer in {timeout}s:\n{log.read_text()[-3000:]}")
 
 

@@ -18,8 +18,10 @@ from conftest import run, shared_path
 from deepfake_detector.core.config import FacesParams
 from deepfake_detector.inference.lite_runtime import (
     LITE_DIR,
+    MTCNN_OUTPUTS,
     NETWORKS,
     LiteMtcnn,
+    LiteNetwork,
     crop_and_resize,
     nms,
 )
@@ -94,24 +96,22 @@ def test_lite_mtcnn_finds_the_same_faces_as_tensorflow_on_dfd_frames(
     assert compared >= len(files)  # every DFD frame has its face
 
 
-def test_each_input_shape_is_sized_once_and_the_last_ones_are_kept(
+def test_a_shape_that_comes_back_gets_its_own_interpreter_within_the_budget(
     lite_mtcnn: LiteMtcnn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pnet = lite_mtcnn.pnet
-    monkeypatch.setattr(pnet, "SHAPES_KEPT", 2)
+    pnet = LiteNetwork(lite_mtcnn.pnet.path, MTCNN_OUTPUTS)  # fresh: nothing seen yet
     rng = np.random.default_rng(0)
     a, b, c = (rng.uniform(-1, 1, (1, h, 40, 3)).astype(np.float32) for h in (24, 32, 48))
-    first = pnet(a)
-    sized = pnet._sized[a.shape][0]
-    pnet(b)
-    again = pnet(a)  # the interpreter sized for `a` answers again, the same
-    assert pnet._sized[a.shape][0] is sized
+    monkeypatch.setattr(pnet, "KEPT_VALUES", a.size + b.size)  # room for a and b, not c
+    first = pnet(a)  # seen once: the scratch interpreter
+    assert not pnet._sized
+    for x in (b, c, a, b, c):
+        pnet(x)
+    assert sorted(pnet._sized) == sorted([a.shape, b.shape])  # c came back, but over budget
+    again = pnet(a)  # a's own interpreter answers as the scratch did
     for name in first:
         np.testing.assert_array_equal(again[name], first[name])
-    pnet(c)  # a third shape: the least recently used (b's) goes
-    assert list(pnet._sized) == [a.shape, c.shape]
-    pnet(b)  # sized again; now `a`'s goes
-    assert list(pnet._sized) == [c.shape, b.shape]
+    np.testing.assert_array_equal(pnet(c)["bbox_class"], pnet(c)["bbox_class"])
 
 
 def test_crop_and_resize_samples_like_tensorflow() -> None:

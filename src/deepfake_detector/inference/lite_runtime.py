@@ -28,6 +28,7 @@ MIN_FACE, MIN_SIZE, SCALE_FACTOR = 20, 12, 0.709
 THRESHOLDS = (0.6, 0.7, 0.8)
 NMS_PNET_SCALE, NMS_PNET, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 MTCNN_OUTPUTS = {4: "bbox_reg", 2: "bbox_class", 10: "landmarks"}  # by last dimension
+Sized = tuple[Any, int, dict[str, int]]  # an interpreter, its input's index, its outputs' indices
 
 
 def has_lite_files(folder: Path) -> bool:
@@ -39,41 +40,67 @@ class LiteNetwork:
     """One .tflite graph: a NumPy array in, its outputs out, named by their last dimension.
 
     The graphs have one input whose batch (and, for PNet, height and width) may vary. Sizing an
-    interpreter's tensors for a new input shape costs about as much as running PNet on it, and
-    MTCNN's pyramid asks for the same dozen shapes on every frame of a size: so each input shape
-    gets an interpreter of its own, sized once, the `SHAPES_KEPT` last used kept. An interpreter
-    runs one call at a time (its tensors are shared state): calls from several threads (the app,
-    REST) take turns.
+    interpreter's tensors for another input shape costs about as much as running PNet on it (its
+    activations are allocated and touched afresh), and MTCNN's pyramid asks for the same dozen
+    shapes on every frame of a size: a shape that comes back gets an interpreter of its own,
+    sized once, while their inputs together hold at most `KEPT_VALUES` values (one 1080p
+    frame's pyramid); any other shape is sized on a scratch interpreter, as it comes. An
+    interpreter runs one call at a time (its tensors are shared state): calls from several
+    threads (the app, REST) take turns.
     """
 
-    SHAPES_KEPT = 24  # about two frame sizes' pyramids; each holds its own activations
+    # One 1080p frame's pyramid (searched at 960x540 for 40-pixel faces) is about 1.13 million
+    # input values. Memory for speed: the kept interpreters' activations stay allocated.
+    KEPT_VALUES = 1_300_000
+    SHAPES_SEEN = 512  # shapes remembered to tell one that comes back
 
     def __init__(self, path: Path, names: dict[int, str], threads: int | None = None) -> None:
         self.path, self._names, self._threads = path, names, threads
-        self._sized: OrderedDict[tuple[int, ...], tuple[Any, int, dict[str, int]]] = OrderedDict()
+        self._sized: dict[tuple[int, ...], Sized] = {}
+        self._seen: OrderedDict[tuple[int, ...], None] = OrderedDict()
         self._lock = threading.Lock()
-        self._interpreter(None)  # a file that does not load fails here, not on the first face
+        self._scratch = self._load()  # loaded now: a file that does not load fails here
+        self._scratch_shape: tuple[int, ...] | None = None
 
-    def _interpreter(self, shape: tuple[int, ...] | None) -> tuple[Any, int, dict[str, int]]:
-        """The interpreter sized for `shape` (None: as the file declares), made when first asked."""
-        found = self._sized.get(shape) if shape is not None else None
-        if found is not None:
-            self._sized.move_to_end(shape)
-            return found
+    def _load(self) -> Sized:
         from ai_edge_litert.interpreter import Interpreter
 
         it = Interpreter(model_path=str(self.path), num_threads=self._threads)
-        index = it.get_input_details()[0]["index"]
         outputs = {
             self._names[int(d["shape_signature"][-1])]: d["index"] for d in it.get_output_details()
         }
-        if shape is not None:
-            it.resize_tensor_input(index, shape, strict=False)
-            it.allocate_tensors()
-            self._sized[shape] = (it, index, outputs)
-            while len(self._sized) > self.SHAPES_KEPT:
-                self._sized.popitem(last=False)
-        return it, index, outputs
+        return it, it.get_input_details()[0]["index"], outputs
+
+    def _kept_values(self) -> int:
+        return sum(int(np.prod(shape)) for shape in self._sized)
+
+    def _interpreter(self, shape: tuple[int, ...]) -> Sized:
+        """An interpreter sized for `shape`: its own if it has one or may have one now (the
+        shape came before and fits the budget), else the scratch."""
+        found = self._sized.get(shape)
+        if found is not None:
+            return found
+        if (
+            shape in self._seen
+            and shape != self._scratch_shape
+            and self._kept_values() + int(np.prod(shape)) <= self.KEPT_VALUES
+        ):
+            found = self._sized[shape] = self._resized(self._load(), shape)
+            return found
+        self._seen[shape] = None
+        while len(self._seen) > self.SHAPES_SEEN:
+            self._seen.popitem(last=False)
+        if shape != self._scratch_shape:
+            self._resized(self._scratch, shape)
+            self._scratch_shape = shape
+        return self._scratch
+
+    @staticmethod
+    def _resized(found: Sized, shape: tuple[int, ...]) -> Sized:
+        it, index, _ = found
+        it.resize_tensor_input(index, shape, strict=False)
+        it.allocate_tensors()
+        return found
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Run the graph on one input array; the outputs are copies, safe to keep."""
