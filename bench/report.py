@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from bench.machine import Machine
@@ -143,8 +144,22 @@ def merged(text: str, outcomes: list[Outcome], machine: Machine, command: str) -
         line for line in out if not (line.startswith("- Also: ") and any(t in line for t in titles))
     ]
     date_line = next(n for n, line in enumerate(out) if line.startswith("- Targets met: "))
+    met = targets_met(out)
+    out[date_line] = f"- Targets met: {sum(met)} of {len(met)} rows that have a target."
     out.insert(date_line + 1, note)
     return "\n".join(out) + "\n"
+
+
+def targets_met(lines: list[str]) -> list[bool]:
+    """For each row of the file's table that has a target: whether it is met (merged rows
+    included, so that the count stays true after a merge)."""
+    out = []
+    for line in lines:
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        is_row = len(cells) == len(HEADER) and cells[0] not in (HEADER[0], "---")
+        if is_row and cells[5]:  # a row with a target
+            out.append(cells[6] == "yes")
+    return out
 
 
 def write_atomically(path: Path, text: str) -> None:

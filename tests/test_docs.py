@@ -51,3 +51,20 @@ def test_the_files_changing_things_points_to_exist() -> None:
         assert (package / path).is_file(), path
     assert "STAGES" in (package / "core" / "dag.py").read_text()
     assert "def finish" in (package / "core" / "reports.py").read_text()
+
+
+def test_the_benchmarks_count_of_targets_met_is_that_of_their_table() -> None:
+    from bench.report import targets_met
+
+    lines = (REPO / "BENCHMARKS.md").read_text().splitlines()
+    met = targets_met(lines)
+    assert f"- Targets met: {sum(met)} of {len(met)} rows that have a target." in lines
+    assert targets_met(
+        [
+            "| benchmark | measure | baseline | ours | ratio | target | met |",
+            "|---|---|---|---|---|---|---|",
+            "| 1. A | a \\| b | 1 s | 2 s | 2x | >= 2x | yes |",
+            "| 1. A | no target |  | 3 s |  |  |  |",
+            "| 2. B | c | 1 s | 1 s | 1x | >= 2x | no |",
+        ]
+    ) == [True, False]
