@@ -3,7 +3,7 @@
 For each server, started as users start it (`deepfake app`, `mlflow models serve`):
 
 * Memory: requests one after another, with the resident memory (RSS) of the server process and
-  all its children taken after 50 and after 200 of them. A server that keeps something per
+  all its children taken after 40 and after 120 of them. A server that keeps something per
   request (images, sessions, TensorFlow graphs retraced per call) grows between the two; the
   test allows 10 % for allocator noise and fails beyond that.
 * Concurrency: 32 users at once (each with its own `gradio_client.Client` or
@@ -43,8 +43,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.load, pytest.mark.reliability]
 
 USERS = 32
 PER_USER = 5
-RSS_FIRST = 50
-RSS_LAST = 200
+RSS_FIRST = 40
+RSS_LAST = 120
 RSS_GROWTH = 1.10
 REQUEST_TIMEOUT_S = 60.0
 CONNECT_DEADLINE_S = 60.0
