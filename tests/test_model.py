@@ -232,3 +232,64 @@ def test_frequency_statistics_and_the_mlp_head_fold_into_a_plain_keras_model(
     )
     heat = grad_cams(again, [sharp], 64)[0]
     assert heat.shape == (64, 64) and heat.min() >= 0 and heat.max() <= 1
+
+
+def test_fold_models_are_averaged_into_one_head() -> None:
+    """`train.head_folds`: the head fitted once without each of k folds of the training faces;
+    the folded model gives the mean of the k fits' logits, each face left out of one fit."""
+    import keras
+
+    from deepfake_detector.recipes.feature_head import _fit_mlp, _fold_rows, _one_mlp
+
+    cfg = TrainParams(head="mlp", head_hidden=4, head_c=1.0, head_folds=3, seed=7)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5))
+    labels = (x[:, 0] + 0.5 * rng.normal(size=60) > 0).astype(int)
+    at = np.repeat(np.arange(30), 2)  # two feature rows (views) per face
+    fits = _fold_rows(at, 30, cfg)
+    assert len(fits) == 3 and (sum(~keep for keep in fits) == 1).all()  # each row left out once
+    for keep in fits:  # a face's views fall in one fold
+        assert (keep[0::2] == keep[1::2]).all()
+    model = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(4 * 3, activation="relu", name="hidden"),
+            keras.layers.Dense(1, activation="sigmoid", name="p_fake"),
+        ]
+    )
+    logits = _fit_mlp(model, x, labels, None, np.zeros(5), np.ones(5), cfg, fits)
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    weights = compute_sample_weight("balanced", labels)  # as the head weighs rows by default
+    each = []
+    for k, keep in enumerate(fits):
+        w1, w2, b1, b2 = _one_mlp(x[keep], labels[keep], weights[keep], cfg, cfg.seed + k)
+        each.append((np.maximum(x @ w1 + b1, 0.0) @ w2 + b2)[:, 0])
+    np.testing.assert_allclose(logits, np.mean(each, axis=0), atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict_on_batch(x.astype("float32"))[:, 0], 1 / (1 + np.exp(-logits)), atol=1e-5
+    )
+
+
+def test_a_recipe_key_ignores_a_later_field_at_the_value_that_trains_as_before() -> None:
+    import hashlib
+    import json
+
+    from conftest import REPO
+
+    from deepfake_detector.core.config import load_params
+    from deepfake_detector.recipes.assessment import recipe_key
+
+    params = load_params(REPO / "params.yaml")
+    assert params.train.head_folds == 1
+    train = params.train.model_dump(mode="json")
+    del train["head_folds"]  # the key as runs recorded it before the field existed
+    recorded = {
+        "train": train,
+        "extra_faces": [s.model_dump(mode="json") for s in params.split.extra_faces],
+        "evaluate": params.evaluate.model_dump(mode="json"),
+    }
+    key = hashlib.sha256(json.dumps(recorded, sort_keys=True).encode()).hexdigest()[:16]
+    assert recipe_key(params) == key
+    folds = params.model_copy(update={"train": params.train.model_copy(update={"head_folds": 5})})
+    assert recipe_key(folds) != key

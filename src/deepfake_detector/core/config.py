@@ -223,6 +223,9 @@ class TrainParams(Section):
     head: Literal["logistic", "mlp", "adam"] = "mlp"
     head_c: float = Field(0.01, gt=0)  # logistic, mlp: inverse L2 strength (standardised features)
     head_hidden: int = Field(64, ge=1)  # mlp: hidden units
+    # Fold-model averaging: the head fitted `head_folds` times, each time without one of as many
+    # seeded folds of the training faces, the fits' logits averaged (folded into one head).
+    head_folds: int = Field(1, ge=1, le=20)  # logistic, mlp; 1: one head on every face
     # Frequency statistics beside the CNN features: fixed high-pass filters (Laplacian and
     # second differences) on the grey crop at three scales, each response's mean and spread.
     frequency: bool = False

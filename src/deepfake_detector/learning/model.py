@@ -91,7 +91,8 @@ def build_model(params: TrainParams) -> keras.Model:
         pooled = keras.layers.Concatenate(name="with_frequency")([pooled, bands])
     h = keras.layers.Dropout(params.dropout, name="dropout")(pooled)
     if params.head == "mlp":
-        h = keras.layers.Dense(params.head_hidden, activation="relu", name="hidden")(h)
+        width = params.head_hidden * params.head_folds  # each fold's hidden units side by side
+        h = keras.layers.Dense(width, activation="relu", name="hidden")(h)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="p_fake")(h)
     return keras.Model(inputs, outputs, name="deepfake_detector")
 

@@ -120,16 +120,23 @@ def fit_logistic_head(
     mean, std = features_all.mean(axis=0), features_all.std(axis=0) + 1e-6
     weights = None if rows.weights is None else rows.weights[at]
     standardised = (features_all - mean) / std
+    fits = _fold_rows(at, len(rows.y), cfg)
     if cfg.head == "mlp":
-        scores = _fit_mlp(model, standardised, labels, weights, mean, std, cfg)
+        scores = _fit_mlp(model, standardised, labels, weights, mean, std, cfg, fits)
     else:
-        clf = LogisticRegression(
-            C=cfg.head_c, class_weight=None if weights is not None else "balanced", max_iter=3000
-        )
-        clf.fit(standardised, labels, sample_weight=weights)
-        w, b = clf.coef_[0] / std, clf.intercept_[0] - float(np.sum(clf.coef_[0] * mean / std))
+        coefs, intercepts = [], []
+        for keep in fits:
+            clf = LogisticRegression(
+                C=cfg.head_c, class_weight=None if weights is not None else "balanced",
+                max_iter=3000,
+            )  # fmt: skip
+            clf.fit(standardised[keep], labels[keep], sample_weight=_rows(weights, keep))
+            coefs.append(clf.coef_[0])
+            intercepts.append(clf.intercept_[0])
+        coef, intercept = np.mean(coefs, axis=0), float(np.mean(intercepts))  # logits averaged
+        w, b = coef / std, intercept - float(np.sum(coef * mean / std))
         model.get_layer("p_fake").set_weights([w[:, None].astype("float32"), np.array([b], "f4")])
-        scores = clf.decision_function(standardised)
+        scores = standardised @ coef + intercept
     row: dict[str, object] = {
         "epoch": 0,
         "phase": "head",
@@ -146,6 +153,20 @@ def fit_logistic_head(
     return pd.DataFrame([row])
 
 
+def _fold_rows(at: np.ndarray, faces: int, cfg: TrainParams) -> list[np.ndarray]:
+    """Which feature rows each fit of the head learns from: every row (`head_folds` 1), or all
+    but one of `head_folds` seeded folds of the training faces (a face's augmented views fall in
+    its fold)."""
+    if cfg.head_folds == 1:
+        return [np.ones(len(at), bool)]
+    fold_of_face = np.random.default_rng(cfg.seed + 3).permutation(faces) % cfg.head_folds
+    return [fold_of_face[at] != k for k in range(cfg.head_folds)]
+
+
+def _rows(weights: np.ndarray | None, keep: np.ndarray) -> np.ndarray | None:
+    return None if weights is None else weights[keep]
+
+
 def _fit_mlp(
     model: keras.Model,
     standardised: np.ndarray,
@@ -154,27 +175,53 @@ def _fit_mlp(
     mean: np.ndarray,
     std: np.ndarray,
     cfg: TrainParams,
+    fits: list[np.ndarray],
 ) -> np.ndarray:
     """`train.head: mlp`: one hidden ReLU layer fitted by L-BFGS on the standardised features,
     with the logistic head's L2 strength (sklearn's `alpha` on the mean loss over n rows is
-    1 / C on the summed one) and its row weights (classes balanced when there are none),
-    folded into `hidden` and `p_fake`. Returns the training rows' scores."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
+    1 / C on the summed one) and its row weights (classes balanced when there are none), once
+    per fold (`fits`). Folded into `hidden` (the fits' units side by side) and `p_fake` (their
+    logits averaged). Returns the training rows' logits."""
     from sklearn.utils.class_weight import compute_sample_weight
 
     if weights is None:
         weights = compute_sample_weight("balanced", labels)
+    first, second, bias = [], [], []
+    for k, keep in enumerate(fits):
+        w1, w2, b1, b2 = _one_mlp(
+            standardised[keep], labels[keep], weights[keep], cfg, cfg.seed + k
+        )
+        first.append((w1, b1))
+        second.append(w2 / len(fits))
+        bias.append(b2)
+    w1 = np.concatenate([w for w, _ in first], axis=1)
+    b1 = np.concatenate([b for _, b in first])
+    w2, b2 = np.concatenate(second, axis=0), np.mean(bias, axis=0)
+    model.get_layer("hidden").set_weights(
+        [(w1 / std[:, None]).astype("float32"), (b1 - (mean / std) @ w1).astype("float32")]
+    )
+    model.get_layer("p_fake").set_weights([w2.astype("float32"), b2.astype("float32")])
+    logits: np.ndarray = (np.maximum(standardised @ w1 + b1, 0.0) @ w2 + b2)[:, 0]
+    return logits
+
+
+def _one_mlp(
+    x: np.ndarray, labels: np.ndarray, weights: np.ndarray, cfg: TrainParams, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One MLP fit: its hidden and output weights and biases."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
     clf = MLPClassifier(
         hidden_layer_sizes=(cfg.head_hidden,),
         alpha=1.0 / cfg.head_c,
         solver="lbfgs",
         max_iter=MLP_ITER,
-        random_state=cfg.seed,
+        random_state=seed,
     )
     with warnings.catch_warnings(record=True) as caught:  # not a problem: said in one line
         warnings.simplefilter("always", ConvergenceWarning)
-        clf.fit(standardised, labels, sample_weight=weights * len(labels) / weights.sum())
+        clf.fit(x, labels, sample_weight=weights * len(labels) / weights.sum())
     for warning in caught:
         if issubclass(warning.category, ConvergenceWarning):
             log.debug("mlp head: L-BFGS stopped at %d iterations (validation judges it)", MLP_ITER)
@@ -183,9 +230,4 @@ def _fit_mlp(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
     (w1, w2), (b1, b2) = clf.coefs_, clf.intercepts_
-    model.get_layer("hidden").set_weights(
-        [(w1 / std[:, None]).astype("float32"), (b1 - (mean / std) @ w1).astype("float32")]
-    )
-    model.get_layer("p_fake").set_weights([w2.astype("float32"), b2.astype("float32")])
-    probabilities: np.ndarray = clf.predict_proba(standardised)[:, 1]
-    return probabilities
+    return w1, w2, b1, b2
