@@ -22,29 +22,30 @@ from tiny_model import tiny_model as build_tiny_model
 from deepfake_detector.inference.batch import AnswerLog, Progress, media_files
 
 
+def saved_tiny_model(folder: Path, lite: bool) -> Path:
+    """The tiny model saved with its inference.json (and, if `lite`, its LiteRT files)."""
+    from deepfake_detector.inference.lite_export import write_lite_files
+    from deepfake_detector.inference.lite_runtime import LITE_DIR
+
+    model, config = build_tiny_model(), tiny_config()
+    model.save(folder / "model.keras")
+    (folder / "inference.json").write_text(json.dumps(config.to_dict()))
+    if lite:
+        write_lite_files(model, config.image_size, config.tta_flip, folder / LITE_DIR)
+    return folder / "model.keras"
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small Keras model with its inference.json: a real model file, quick to load."""
-    folder = tmp_path_factory.mktemp("model")
-    build_tiny_model().save(folder / "model.keras")
-    (folder / "inference.json").write_text(json.dumps(tiny_config().to_dict()))
-    return folder / "model.keras"
+    return saved_tiny_model(tmp_path_factory.mktemp("model"), lite=False)
 
 
 @pytest.fixture(scope="module")
 def tiny_lite_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same, with its LiteRT files beside it, as a registered model has them: each process
     that loads it starts in a moment (no TensorFlow)."""
-    from deepfake_detector.inference.lite_export import write_lite_files
-    from deepfake_detector.inference.lite_runtime import LITE_DIR
-
-    folder = tmp_path_factory.mktemp("lite-model")
-    model = build_tiny_model()
-    model.save(folder / "model.keras")
-    config = tiny_config()
-    (folder / "inference.json").write_text(json.dumps(config.to_dict()))
-    write_lite_files(model, config.image_size, config.tta_flip, folder / LITE_DIR)
-    return folder / "model.keras"
+    return saved_tiny_model(tmp_path_factory.mktemp("lite-model"), lite=True)
 
 
 def faces_folder(folder: Path, n: int) -> list[Path]:

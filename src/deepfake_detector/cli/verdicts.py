@@ -19,11 +19,10 @@ from deepfake_detector.core.runtime import (
     prepare_environment,
     setup_logging,
 )
-from deepfake_detector.inference import fanout as fanout_defaults
+from deepfake_detector.inference import fanout
 
 if TYPE_CHECKING:
     from deepfake_detector.core.config import Params
-    from deepfake_detector.inference.fanout import DetectorSpec
     from deepfake_detector.inference.predict import Detector
 
 from deepfake_detector.cli.common import ParamsOption, _guarded, app
@@ -73,16 +72,14 @@ ConfigOption = Annotated[
 
 def _spec(
     model: str | None, config: Path | None, params_path: Path, runtime: str, fpr: float | None
-) -> DetectorSpec:
+) -> fanout.DetectorSpec:
     """What loads the detector, here and in worker processes (default model: params')."""
-    from deepfake_detector.inference.fanout import DetectorSpec
-
     model = model or load_params(params_path).registry.alias_uri
     uri = _check_model_exists(model, params_path)
-    return DetectorSpec(model, str(config) if config else None, runtime, uri, fpr)
+    return fanout.DetectorSpec(model, str(config) if config else None, runtime, uri, fpr)
 
 
-def _load(spec: DetectorSpec) -> Detector:
+def _load(spec: fanout.DetectorSpec) -> Detector:
     """The detector of a spec, quietly; a missing model is one error line."""
     try:
         return spec.load()
@@ -148,7 +145,7 @@ def predict(
         typer.Option(
             min=1,
             help="Worker processes, each loading the model once (default: one per core, at "
-            f"most {fanout_defaults.AUTO_MAX_WORKERS}, for {fanout_defaults.AUTO_MIN_INPUTS} "
+            f"most {fanout.AUTO_MAX_WORKERS}, for {fanout.AUTO_MIN_INPUTS} "
             "inputs or more on the light runtime; else 1).",
         ),
     ] = None,
@@ -163,7 +160,6 @@ def predict(
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Real or fake? A verdict per image or video, with per-face evidence."""
-    from deepfake_detector.inference import fanout
     from deepfake_detector.inference.batch import AnswerLog, Progress, content_key, media_files
 
     prepare_environment()

@@ -125,12 +125,14 @@ def fit_logistic_head(
         scores = _fit_mlp(model, standardised, labels, weights, mean, std, cfg, fits)
     else:
         coefs, intercepts = [], []
+        balanced = None if weights is not None else "balanced"
         for keep in fits:
-            clf = LogisticRegression(
-                C=cfg.head_c, class_weight=None if weights is not None else "balanced",
-                max_iter=3000,
-            )  # fmt: skip
-            clf.fit(standardised[keep], labels[keep], sample_weight=_rows(weights, keep))
+            clf = LogisticRegression(C=cfg.head_c, class_weight=balanced, max_iter=3000)
+            clf.fit(
+                standardised[keep],
+                labels[keep],
+                sample_weight=None if weights is None else weights[keep],
+            )
             coefs.append(clf.coef_[0])
             intercepts.append(clf.intercept_[0])
         coef, intercept = np.mean(coefs, axis=0), float(np.mean(intercepts))  # logits averaged
@@ -161,10 +163,6 @@ def _fold_rows(at: np.ndarray, faces: int, cfg: TrainParams) -> list[np.ndarray]
         return [np.ones(len(at), bool)]
     fold_of_face = np.random.default_rng(cfg.seed + 3).permutation(faces) % cfg.head_folds
     return [fold_of_face[at] != k for k in range(cfg.head_folds)]
-
-
-def _rows(weights: np.ndarray | None, keep: np.ndarray) -> np.ndarray | None:
-    return None if weights is None else weights[keep]
 
 
 def _fit_mlp(
