@@ -33,16 +33,35 @@ def _flatbuffer(model: Any) -> bytes:
 
 
 def classifier_flatbuffer(model: Any, image_size: int, tta_flip: bool) -> bytes:
-    """The Keras classifier with its input resize (and mirror average) as one LiteRT graph."""
-    import keras
+    """The Keras classifier with its input resize (and mirror average) as one LiteRT graph.
 
-    crops = keras.Input((None, None, 3), name="crops")
+    Traced once as a `tf.function` over crops of any size and frozen (variables to constants)
+    before conversion: the same graph and scores as converting a wrapping Keras model, without
+    the SavedModel round trip that doubles the time of every export.
+    """
+    import contextlib
+    import io
+
+    import keras
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,  # what the converter itself freezes Keras models with
+    )
+
     # The same bilinear resize as the training input pipeline and the TensorFlow path.
-    x = keras.layers.Resizing(image_size, image_size, interpolation="bilinear")(crops)
-    p = model(x)
-    if tta_flip:
-        p = (p + model(keras.ops.flip(x, axis=2))) / 2.0
-    return _flatbuffer(keras.Model(crops, p))
+    resize = keras.layers.Resizing(image_size, image_size, interpolation="bilinear")
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="crops")])
+    def classify(crops: Any) -> Any:
+        x = resize(crops)
+        p = model(x, training=False)
+        if tta_flip:
+            p = (p + model(tf.reverse(x, axis=[2]), training=False)) / 2.0
+        return p
+
+    frozen = convert_variables_to_constants_v2(classify.get_concrete_function())
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints every captured tensor
+        return tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
 
 
 def mtcnn_cache_dir() -> Path:
