@@ -20,7 +20,11 @@ from deepfake_detector.core.config import Params
 from deepfake_detector.core.reports import StageReport
 from deepfake_detector.core.tracking import tracking_uri
 from deepfake_detector.inference.crop_scores import score_files
-from deepfake_detector.inference.lite_export import write_lite_files
+from deepfake_detector.inference.lite_export import (
+    frozen_converter,
+    mirror_averaged,
+    write_lite_files,
+)
 from deepfake_detector.inference.lite_runtime import LITE_DIR
 from deepfake_detector.inference.predict import Detector, load_detector
 from deepfake_detector.learning.metrics import binary_metrics
@@ -37,21 +41,18 @@ def convert(detector: Detector, quantize: Quantize, calibration_files: list[Path
     """TFLite flatbuffer of the Keras model: float32, float16 weights, or int8 with float I/O.
     With `tta_flip` the graph averages each crop's score with its mirror image's, as the
     detector's own answers do."""
-    import keras
     import tensorflow as tf
 
-    model = detector.model
-    if detector.config.tta_flip:
-        x = keras.Input(model.input.shape[1:], name="image")
-        p = (model(x) + model(keras.ops.flip(x, axis=2))) / 2.0
-        model = keras.Model(x, p, name="detector_with_mirror_average")
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    size = detector.config.image_size
+    converter = frozen_converter(
+        mirror_averaged(detector.model, detector.config.tta_flip),
+        tf.TensorSpec([None, size, size, 3], tf.float32, name="image"),
+    )
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if quantize == "int8":
-        size = detector.config.image_size
 
         def representative() -> Iterator[list[Any]]:
             for path in calibration_files[:REPRESENTATIVE]:

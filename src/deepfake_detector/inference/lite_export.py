@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,36 +33,51 @@ def _flatbuffer(model: Any) -> bytes:
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
-def classifier_flatbuffer(model: Any, image_size: int, tta_flip: bool) -> bytes:
-    """The Keras classifier with its input resize (and mirror average) as one LiteRT graph.
-
-    Traced once as a `tf.function` over crops of any size and frozen (variables to constants)
-    before conversion: the same graph and scores as converting a wrapping Keras model, without
-    the SavedModel round trip that doubles the time of every export.
-    """
-    import contextlib
-    import io
-
-    import keras
+def mirror_averaged(model: Any, tta_flip: bool) -> Callable[[Any], Any]:
+    """P(fake) of a batch of crops at the model's size; with `tta_flip` averaged with the
+    mirror images' scores, as the detector's own answers are."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,  # what the converter itself freezes Keras models with
-    )
 
-    # The same bilinear resize as the training input pipeline and the TensorFlow path.
-    resize = keras.layers.Resizing(image_size, image_size, interpolation="bilinear")
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="crops")])
-    def classify(crops: Any) -> Any:
-        x = resize(crops)
+    def scores(x: Any) -> Any:
         p = model(x, training=False)
         if tta_flip:
             p = (p + model(tf.reverse(x, axis=[2]), training=False)) / 2.0
         return p
 
-    frozen = convert_variables_to_constants_v2(classify.get_concrete_function())
+    return scores
+
+
+def frozen_converter(fn: Callable[[Any], Any], spec: Any) -> Any:
+    """A TFLite converter for `fn` traced once as a `tf.function` over `spec` and frozen
+    (variables to constants): the graph converting a wrapping Keras model gives, without the
+    SavedModel round trip that doubles the time of every conversion."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,  # what the converter itself freezes Keras models with
+    )
+
+    traced = tf.function(fn, input_signature=[spec]).get_concrete_function()
+    return tf.lite.TFLiteConverter.from_concrete_functions(
+        [convert_variables_to_constants_v2(traced)]
+    )
+
+
+def classifier_flatbuffer(model: Any, image_size: int, tta_flip: bool) -> bytes:
+    """The Keras classifier with its input resize (and mirror average) as one LiteRT graph,
+    over crops of any size."""
+    import contextlib
+    import io
+
+    import keras
+    import tensorflow as tf
+
+    # The same bilinear resize as the training input pipeline and the TensorFlow path.
+    resize = keras.layers.Resizing(image_size, image_size, interpolation="bilinear")
+    scores = mirror_averaged(model, tta_flip)
+    crops = tf.TensorSpec([None, None, None, 3], tf.float32, name="crops")
+    converter = frozen_converter(lambda x: scores(resize(x)), crops)
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints every captured tensor
-        return tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
+        return bytes(converter.convert())
 
 
 def mtcnn_cache_dir() -> Path:
