@@ -20,6 +20,7 @@ SETTINGS = {
     "train.image_size": "size",
     "train.head": "head",
     "train.head_c": "C",
+    "train.head_folds": "head folds",
     "train.synthetic_fakes": "synthetic fakes",
     "train.blend_donor": "pasted face",
     "train.blend_region": "blend region",
