@@ -66,10 +66,11 @@ def convert(detector: Detector, quantize: Quantize, calibration_files: list[Path
 
 
 def tflite_scores(model: bytes, files: list[Path], image_size: int) -> np.ndarray:
-    """Uncalibrated P(fake) of face crops through the TFLite interpreter."""
+    """Uncalibrated P(fake) of face crops through the LiteRT interpreter."""
     import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = tf.lite.Interpreter(model_content=model)
+    interpreter = Interpreter(model_content=model)
     interpreter.allocate_tensors()
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     out = []
