@@ -24,13 +24,18 @@ log = logging.getLogger(__name__)
 
 def _flatbuffer(model: Any) -> bytes:
     """A Keras functional model as a flatbuffer (weights frozen into constants)."""
+    import tensorflow as tf
+
+    return _convert(tf.lite.TFLiteConverter.from_keras_model(model))
+
+
+def _convert(converter: Any) -> bytes:
+    """Run a TFLite converter, without the line it prints for every captured tensor."""
     import contextlib
     import io
 
-    import tensorflow as tf
-
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints every captured tensor
-        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with contextlib.redirect_stdout(io.StringIO()):
+        return bytes(converter.convert())
 
 
 def mirror_averaged(model: Any, tta_flip: bool) -> Callable[[Any], Any]:
@@ -75,9 +80,6 @@ def frozen_converter(fn: Callable[[Any], Any], spec: Any) -> Any:
 def classifier_flatbuffer(model: Any, image_size: int, tta_flip: bool) -> bytes:
     """The Keras classifier with its input resize (and mirror average) as one LiteRT graph,
     over crops of any size."""
-    import contextlib
-    import io
-
     import keras
     import tensorflow as tf
 
@@ -85,9 +87,7 @@ def classifier_flatbuffer(model: Any, image_size: int, tta_flip: bool) -> bytes:
     resize = keras.layers.Resizing(image_size, image_size, interpolation="bilinear")
     scores = mirror_averaged(model, tta_flip)
     crops = tf.TensorSpec([None, None, None, 3], tf.float32, name="crops")
-    converter = frozen_converter(lambda x: scores(resize(x)), crops)
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints every captured tensor
-        return bytes(converter.convert())
+    return _convert(frozen_converter(lambda x: scores(resize(x)), crops))
 
 
 def mtcnn_cache_dir() -> Path:
