@@ -102,10 +102,7 @@ class LeaveOneDatasetOutParams(Section):
     # and that method's fakes test; the method's fakes leave training and validation.
     methods_of: str = "ffpp"
     method_test_share: float = Field(0.3, gt=0, lt=1)  # its groups that test a held-out method
-    candidates: tuple[Candidate, ...] = (
-        Candidate(name="default"),
-        Candidate(name="fold_average", overrides=("train.head_folds=5",)),
-    )
+    candidates: tuple[Candidate, ...] = (Candidate(name="default"),)
 
 
 class FaceGeometryParams(Section):
