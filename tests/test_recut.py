@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -50,6 +51,17 @@ def test_a_crop_is_cut_again_as_the_box_mtcnn_finds_in_it(tmp_path: Path) -> Non
     assert [c.path for c in recutter.recut(crops, 0.0, again) if c] == [c.path for c in cuts if c]
     assert again.counts["recut_detected"] == 0
     assert recutter.folder(0.1) != recutter.folder(0.0)
+    # The same crops copied elsewhere with new modification times (a re-synced share): cached.
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    copies = [Path(shutil.copyfile(p, moved / p.name)) for p in crops]
+    for copy in copies:
+        os.utime(copy, ns=(1, 1))
+    elsewhere = StageReport("t")
+    assert [c.path for c in recutter.recut(copies, 0.0, elsewhere) if c] == [
+        c.path for c in cuts if c
+    ]
+    assert elsewhere.counts["recut_detected"] == 0
     # A re-cut crop deleted by hand is cut again; a changed source crop gets a new key.
     first = cuts[0]
     assert first is not None

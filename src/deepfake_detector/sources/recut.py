@@ -8,7 +8,7 @@ set's margin), so every source and prediction frame the face alike. A crop in wh
 no face cannot be re-cut: it is reported and skipped.
 
 The re-cut crops are a cache under `paths.recut_dir`: one folder per geometry, one file per
-source crop named by a hash of its path, size and modification time, and an index of what
+source crop named by a hash of its bytes, and an index of what
 MTCNN found. Only crops not yet in the index are detected; deleting the folder is safe.
 """
 
@@ -180,10 +180,9 @@ def recut_table(
 
 
 def _key(path: Path) -> str:
-    """A crop's cache key: its resolved path, size and modification time."""
-    stat = path.stat()
-    text = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    return hashlib.sha1(text.encode()).hexdigest()[:20]
+    """A crop's cache key: a hash of its bytes, so a copy of the data elsewhere or with new
+    modification times (a fresh checkout, a re-synced share) finds its re-cuts."""
+    return hashlib.sha1(path.read_bytes()).hexdigest()[:20]
 
 
 def _crop_path(folder: Path, key: str) -> Path:
