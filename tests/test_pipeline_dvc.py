@@ -199,3 +199,33 @@ def test_the_repository_plots_render_on_a_clean_checkout(tmp_path: Path) -> None
     assert f"models/evaluation/{FIGURE_FILE}" in images
     assert any(i.startswith("studies/reports/") and i.endswith(STUDY_FIGURE) for i in images)
     assert all(r[0]["type"] in ("vega", "image") for r in shown.values())
+
+
+def test_the_version_registered_quotes_the_studies_as_their_reports_stand(
+    repro: tuple[Path, str],
+) -> None:
+    """The evaluation quotes no study, so a study's new run changes nothing DVC tracks (and
+    `dvc status` says so truly); registration reads the reports as they stand and the version
+    carries them: in its inference settings and its model card."""
+    from deepfake_detector.core.config import load_params
+    from deepfake_detector.recipes.assessment import recipe_key
+    from deepfake_detector.stages.register import registered_inference, workspace_card
+
+    project, _ = repro
+    params = load_params(project / "params.yaml")
+    evaluation = json.loads((project / "models/evaluation/inference.json").read_text())
+    assert not evaluation.get("study")
+    assert registered_inference(params, project)["study"] == {}  # no report: nothing quoted
+    folder = project / params.studies["reports_dir"] / params.studies["leave_one_group_out"]["name"]
+    folder.mkdir(parents=True)
+    try:
+        (folder / "metrics.json").write_text(json.dumps({"pooled_frame_auc": 0.91, "folds": 4}))
+        (folder / "report.json").write_text(
+            json.dumps({"details": {"recipe_key": recipe_key(params)}})
+        )
+        study = registered_inference(params, project)["study"]
+        assert study["pooled_frame_auc"] == 0.91 and study["same_recipe"] is True
+        assert workspace_card(params, project)["studies"]["pooled_frame_auc"] == 0.91
+        assert "up to date" in run(["dvc", "status", "dvc.yaml"], project).stdout
+    finally:
+        shutil.rmtree(folder)

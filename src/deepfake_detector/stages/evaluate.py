@@ -31,7 +31,6 @@ from deepfake_detector.recipes.assessment import (
     headline_metrics,
     json_ready,
     own_dataset,
-    study_score,
     uncalibrated_detector,
     what_it_learnt,
 )
@@ -89,7 +88,6 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
         abstention=result.abstention,
         test_metrics=json_ready(headline_metrics(metrics)),
         training=what_it_learnt(params, table[table["split"] == "train"]),
-        study=study_score(params, root),
         drift_reference=reference_of(test, seed=params.split.seed),
     )
     write_json(out_dir / INFERENCE_FILE, config.to_dict())
@@ -119,6 +117,5 @@ def evaluate_model(params: Params, root: Path = Path(".")) -> StageReport:
     report.details["calibration"] = calibration.to_dict() | {"fpr_curve": "in inference.json"}
     report.details["video_auc"] = metrics["video"]["auc"]
     report.details["training"] = config.training
-    report.details["study"] = config.study
     report.details["frame_auc"] = metrics["frame"]["auc"]
     return report.finish(out_dir)

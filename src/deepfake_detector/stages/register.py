@@ -39,6 +39,7 @@ from deepfake_detector.inference.model_card import (
     interval,
     study_lines,
 )
+from deepfake_detector.recipes.assessment import study_score
 from deepfake_detector.sources.demographics import ATTRIBUTES
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
     # The gate: frame-level test AUC (hundreds of frames; video AUC moves in steps of 1/n).
     score = metrics["frame"]["auc"]
     score = float("nan") if score is None else float(score)
-    inference = json.loads((eval_dir / INFERENCE_FILE).read_text())
+    inference = registered_inference(params, root)
     experiment_id = connect(params, root)
     card = workspace_card(params, root)
     commit, split_sha = card["model"]["git_commit"], card["model"]["split_sha256"]
@@ -95,13 +96,21 @@ def register_model(params: Params, root: Path = Path(".")) -> StageReport:
     return report.finish(root / params.paths.registration_dir)
 
 
+def registered_inference(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+    """The evaluation's inference settings with the studies of the recipe as their reports stand
+    (`study`): the version carries the numbers it was registered with. The evaluation quotes no
+    study, so a study's new run changes no output of the pipeline's stages."""
+    inference = json.loads((root / params.paths.evaluation_dir / INFERENCE_FILE).read_text())
+    return dict(inference) | {"study": study_score(params, root)}
+
+
 def workspace_card(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     """The model card of the workspace's trained model, from its evaluation and provenance:
     what `register_model` writes into the version it registers."""
     eval_dir, model_dir = root / params.paths.evaluation_dir, root / params.paths.model_dir
     return build_card(
         json.loads((eval_dir / METRICS_FILE).read_text()),
-        json.loads((eval_dir / INFERENCE_FILE).read_text()),
+        registered_inference(params, root),
         model_name=params.registry.model_name,
         data_terms=params.registry.data_terms,
         provenance={
