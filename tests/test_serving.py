@@ -374,3 +374,21 @@ def test_tflite_export_agrees_with_keras(trained_project: Path) -> None:
     assert report["max_abs_diff_p_fake"] < 0.02
     # A few test videos: one pair of near-equal scores swapping order moves the AUC by ~0.03.
     assert report["auc_keras"] == pytest.approx(report["auc_tflite"], abs=0.05)
+
+
+def test_a_quantization_that_loses_the_model_is_refused_and_writes_no_file(
+    trained_project: Path,
+) -> None:
+    """8-bit activations flatten the small feature differences the frozen-feature head reads:
+    the demo model's int8 file scores every face alike. The export says so and writes no file;
+    8-bit weights with float activations (`dynamic`) keep the ranking."""
+    refused = run(["deepfake", "export", "--quantize", "int8"], trained_project, check=False)
+    assert refused.returncode != 0
+    message = refused.stdout + refused.stderr
+    assert "--quantize int8 loses what this model reads" in message, message
+    assert "Traceback" not in message
+    assert not (trained_project / "models/export/model-int8.tflite").exists()
+    out = run(["deepfake", "export", "--quantize", "dynamic"], trained_project).stdout
+    report = json.loads(out[out.index("{") :])["details"]
+    assert report["rank_correlation"] >= 0.9, report
+    assert (trained_project / report["file"]).stat().st_size == report["bytes"]

@@ -41,6 +41,7 @@ class Quantization(StrEnum):
 
     none = "none"
     float16 = "float16"
+    dynamic = "dynamic"
     int8 = "int8"
 
 
@@ -299,7 +300,11 @@ def export(
     ] = ExportFormat.tflite,
     quantize: Annotated[
         Quantization,
-        typer.Option(help="none (float32), float16 weights, or int8 (float in and out)."),
+        typer.Option(
+            help="none (float32), float16 weights, dynamic (8-bit weights, float activations) "
+            "or int8 (8-bit weights and activations, float in and out); a quantized file whose "
+            "test AUC falls over 0.05 below the model's is refused."
+        ),
     ] = Quantization.none,
     model: Annotated[
         str, typer.Option("--model", "-m", help="Registry URI or local model.keras.")
