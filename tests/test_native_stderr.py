@@ -1,5 +1,5 @@
-"""TensorFlow's C++ INFO lines and LiteRT's start-up line are dropped from stderr; everything
-else passes unchanged."""
+"""TensorFlow's C++ INFO lines, LiteRT's start-up line and the TFLite converter's settings are
+dropped from stderr; everything else passes unchanged."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ SCRIPT = textwrap.dedent(
     os.write(2, b"I1202 13:45:01.123456    4242 cpu_feature_guard.cc:227] This TensorFlow\\n")
     os.write(2, b"W1202 13:45:01.123456    4242 op_kernel.cc:1] a native warning stays\\n")
     os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n")
+    os.write(2, b"fully_quantize: ")  # the TFLite converter writes its settings in pieces
+    os.write(2, b"0, inference_type: 6, input_inference_type: FLOAT32, output_inference_type: ")
+    os.write(2, b"FLOAT32\\n")
+    os.write(2, b"fully quantized? a line of the user's own stays\\n")
     os.write(2, b"progress  10%\\rprogress 100%\\n")
     os.write(2, b"In a line of its own\\n")
     sys.stderr.write("2026-12-02 14:00:00,000 INFO deepfake_detector: a log line\\n")
@@ -31,6 +35,7 @@ def test_native_info_lines_are_dropped_and_the_rest_passes_in_order() -> None:
     assert result.returncode == 1
     assert result.stderr.decode() == (
         "W1202 13:45:01.123456    4242 op_kernel.cc:1] a native warning stays\n"
+        "fully quantized? a line of the user's own stays\n"
         "progress  10%\rprogress 100%\n"
         "In a line of its own\n"
         "2026-12-02 14:00:00,000 INFO deepfake_detector: a log line\n"

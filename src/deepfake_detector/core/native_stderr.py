@@ -2,10 +2,12 @@
 
 TensorFlow's native runtime logs through absl straight to file descriptor 2 before any Python
 logging setting or `TF_CPP_MIN_LOG_LEVEL` can stop it (`I0000 ... port.cc:153] oneDNN custom
-operations are on ...`, after absl's own notice that logging is not initialised), and LiteRT prints
-`INFO: Created TensorFlow Lite XNNPACK delegate for CPU.` the same way. `drop_native_info`
-puts a filter on descriptor 2: those INFO lines and that notice are dropped, everything else
-written to stderr (Python's logs, warnings, tracebacks, progress bars) passes through unchanged.
+operations are on ...`, after absl's own notice that logging is not initialised), LiteRT prints
+`INFO: Created TensorFlow Lite XNNPACK delegate for CPU.` the same way, and so does the TFLite
+converter its settings when it quantizes (`fully_quantize: 0, inference_type: 6, ...`).
+`drop_native_info` puts a filter on descriptor 2: those lines and that notice are dropped,
+everything else written to stderr (Python's logs, warnings, tracebacks, progress bars) passes
+through unchanged.
 Partial lines (a progress bar's carriage returns) pass at once unless they could still become one
 of the dropped lines.
 
@@ -32,6 +34,9 @@ ABSL_NOTICE = (
 )
 # LiteRT's own start-up line, printed once when its interpreter first runs.
 LITERT_DELEGATE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+# The TFLite converter's settings line, printed (in pieces) by every quantizing conversion.
+QUANTIZER_START = b"fully_quantize: "
+QUANTIZER_SETTINGS = re.compile(re.escape(QUANTIZER_START) + rb"\d+, inference_type: \d+, ")
 END_MARK = b"\x00deepfake-detector: end of stderr\x00\n"  # a line no program writes
 _installed = False
 
@@ -39,12 +44,15 @@ _installed = False
 def dropped(line: bytes) -> bool:
     """Whether one stderr line is native INFO chatter."""
     body = line.rstrip(b"\r\n")
-    return body in (ABSL_NOTICE, LITERT_DELEGATE) or NATIVE_INFO.match(body) is not None
+    if body in (ABSL_NOTICE, LITERT_DELEGATE):
+        return True
+    return NATIVE_INFO.match(body) is not None or QUANTIZER_SETTINGS.match(body) is not None
 
 
 def _may_become_dropped(partial: bytes) -> bool:
     """Whether an unfinished line could still turn into one that is dropped."""
-    if any(whole.startswith(partial[: len(whole)]) for whole in (ABSL_NOTICE, LITERT_DELEGATE)):
+    wholes = (ABSL_NOTICE, LITERT_DELEGATE, QUANTIZER_START)
+    if any(whole.startswith(partial[: len(whole)]) for whole in wholes):
         return True
     return partial[:1] == b"I" and (len(partial) < 5 or partial[1:5].isdigit())
 

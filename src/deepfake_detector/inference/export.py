@@ -24,6 +24,7 @@ from deepfake_detector.inference.crop_scores import score_files
 from deepfake_detector.inference.lite_export import (
     frozen_converter,
     mirror_averaged,
+    run_converter,
     write_lite_files,
 )
 from deepfake_detector.inference.lite_runtime import LITE_DIR
@@ -67,7 +68,7 @@ def convert(detector: Detector, quantize: Quantize, calibration_files: list[Path
                     yield [x]
 
         converter.representative_dataset = representative
-    return converter.convert()
+    return run_converter(converter)
 
 
 def tflite_scores(model: bytes, files: list[Path], image_size: int) -> np.ndarray:
@@ -127,11 +128,16 @@ def export_tflite(
     rank_correlation = _rank_correlation(keras_p, lite_p)
     if quantize != "none" and not rank_correlation >= MIN_RANK_CORRELATION:
         instead = "float16" if quantize == "dynamic" else "dynamic (8-bit weights) or float16"
+        ranks = (
+            "its scores are all alike"
+            if np.isnan(rank_correlation)
+            else f"its scores rank them unlike the model's (rank correlation "
+            f"{rank_correlation:.2f})"
+        )
         raise UserError(
             f"--quantize {quantize} loses what this model reads: on the {len(files)} test faces "
-            f"its scores rank them unlike the model's (rank correlation {rank_correlation:.2f}; "
-            f"test AUC {auc_keras:.3f} through Keras, {auc_lite:.3f} through the quantized "
-            f"file); {name} is not written. Use --quantize {instead}."
+            f"{ranks}, test AUC {auc_keras:.3f} through Keras and {auc_lite:.3f} through the "
+            f"quantized file. {name} is not written; use --quantize {instead}."
         )
     with atomic_path(out_dir / name) as tmp:
         tmp.write_bytes(flatbuffer)

@@ -26,15 +26,18 @@ def _flatbuffer(model: Any) -> bytes:
     """A Keras functional model as a flatbuffer (weights frozen into constants)."""
     import tensorflow as tf
 
-    return _convert(tf.lite.TFLiteConverter.from_keras_model(model))
+    return run_converter(tf.lite.TFLiteConverter.from_keras_model(model))
 
 
-def _convert(converter: Any) -> bytes:
-    """Run a TFLite converter, without the line it prints for every captured tensor."""
+def run_converter(converter: Any) -> bytes:
+    """Run a TFLite converter, without the line it prints for every captured tensor, nor its
+    warning that float inputs came without quantization statistics (they need none)."""
     import contextlib
     import io
+    import warnings
 
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Statistics for quantized inputs were expected")
         return bytes(converter.convert())
 
 
@@ -87,7 +90,7 @@ def classifier_flatbuffer(model: Any, image_size: int, tta_flip: bool) -> bytes:
     resize = keras.layers.Resizing(image_size, image_size, interpolation="bilinear")
     scores = mirror_averaged(model, tta_flip)
     crops = tf.TensorSpec([None, None, None, 3], tf.float32, name="crops")
-    return _convert(frozen_converter(lambda x: scores(resize(x)), crops))
+    return run_converter(frozen_converter(lambda x: scores(resize(x)), crops))
 
 
 def mtcnn_cache_dir() -> Path:
