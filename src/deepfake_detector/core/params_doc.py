@@ -70,7 +70,8 @@ def _value(value: Any) -> str:
     if isinstance(value, list):
         if value and isinstance(value[0], dict):
             names = [str(v.get("name", "")) for v in value]
-            return f"{len(value)} entries: " + ", ".join(f"`{n}`" for n in names if n)
+            count = "1 entry" if len(value) == 1 else f"{len(value)} entries"
+            return f"{count}: " + ", ".join(f"`{n}`" for n in names if n)
         return "`" + yaml.safe_dump(value, default_flow_style=True).strip() + "`"
     if isinstance(value, dict):
         return f"{len(value)} entries"
