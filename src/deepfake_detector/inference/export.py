@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from deepfake_detector.core.artifacts import INFERENCE_FILE
 from deepfake_detector.core.atomic import atomic_path, write_json
@@ -92,12 +93,12 @@ def tflite_scores(model: bytes, files: list[Path], image_size: int) -> np.ndarra
 
 
 def _rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rank correlation of two score vectors; nan when either has one value only."""
-    from scipy.stats import spearmanr
-
+    """Spearman's rank correlation of two score vectors (ties share their mean rank); nan when
+    either has one value only."""
     if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
-    return float(spearmanr(a, b).statistic)
+    ranks = pd.DataFrame({"a": a, "b": b}).rank()
+    return float(np.corrcoef(ranks["a"], ranks["b"])[0, 1])
 
 
 def export_tflite(
